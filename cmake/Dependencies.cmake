@@ -7,6 +7,7 @@ pkg_check_modules(LIBPQ     REQUIRED IMPORTED_TARGET libpq>=14)
 pkg_check_modules(PROTOBUFC REQUIRED IMPORTED_TARGET libprotobuf-c>=1.4)
 pkg_check_modules(JANSSON   REQUIRED IMPORTED_TARGET jansson>=2.13)
 pkg_check_modules(INIH      REQUIRED IMPORTED_TARGET inih)
+pkg_check_modules(XXHASH    REQUIRED IMPORTED_TARGET libxxhash)
 find_package(nanopb CONFIG REQUIRED)
 find_package(libwebsockets CONFIG REQUIRED)
 

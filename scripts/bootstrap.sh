@@ -12,7 +12,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libuv1-dev libpq-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libwebsockets-dev libcmocka-dev libinih-dev
-  libjansson-dev python3-dev python3-venv git
+  libjansson-dev libxxhash-dev python3-dev python3-venv git
 )
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
