@@ -2,8 +2,9 @@
 #include "frame.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "alloc.h"
 
 /* Reads are done in chunks of at least this many bytes, so that many small
  * frames arriving together cost one read. */
@@ -31,7 +32,7 @@ void pgml_frame_reader_init(pgml_frame_reader_t *r, uint32_t max_frame)
 
 void pgml_frame_reader_free(pgml_frame_reader_t *r)
 {
-  free(r->buf);
+  pgml__free(r->buf);
   r->buf = NULL;
   r->cap = r->start = r->end = 0;
 }
@@ -68,7 +69,7 @@ int pgml_frame_reader_space(pgml_frame_reader_t *r, size_t want,
     uint8_t *nb;
     while (cap - r->end < need)
       cap *= 2;
-    nb = realloc(r->buf, cap);
+    nb = pgml__realloc(r->buf, cap);
     if (nb == NULL)
       return -ENOMEM;
     r->buf = nb;

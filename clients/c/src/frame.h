@@ -44,7 +44,7 @@ int pgml_frame_reader_space(pgml_frame_reader_t *r, size_t want,
 /* Records that n bytes were written into the space last offered. */
 void pgml_frame_reader_commit(pgml_frame_reader_t *r, size_t n);
 
-/* Takes the next whole frame out.  Returns 1 and sets *body/*len (pointing
+/* Takes the next whole frame out.  Returns 1 and sets *body and *len (pointing
  * into the reader's buffer, valid until the next call that is not
  * pgml_frame_reader_next) when a frame is ready; 0 when more bytes are
  * needed; -EMSGSIZE when the next frame's declared length exceeds

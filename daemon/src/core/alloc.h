@@ -32,6 +32,13 @@ extern ProtobufCAllocator pgmld_protobuf_allocator;
 void pgmld_alloc_fail_after(unsigned long nth, int sticky);
 /* Allocations made since start (for leak-free checks in tests). */
 unsigned long pgmld_alloc_count(void);
+/* Blocks allocated and not yet freed: a test compares it before and after. */
+long pgmld_alloc_live(void);
+/* Allocations that failed since start, injected or real.  A caller whose
+ * library call failed without saying why (protobuf_c_message_unpack returns
+ * NULL for bad input and for no memory alike) compares it before and after
+ * to tell the two apart. */
+unsigned long pgmld_alloc_failures(void);
 
 /* Installs the wrapper as jansson's allocator.  Called once at start-up. */
 void pgmld_alloc_init(void);

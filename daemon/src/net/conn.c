@@ -1,0 +1,377 @@
+/* conn.c - one client connection, whatever its transport: frames in, calls
+ * out to the dispatcher, responses back, limits and backpressure. */
+#include "net/conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "core/idmap.h"
+#include "core/log.h"
+#include "rpc/call_internal.h"
+#include "rpc/dispatch.h"
+#include "rpc/envelope.h"
+
+struct pgmld_conn_s {
+  pgmld_list_t link;            /* in the server's live list, then its dead one */
+  pgmld_server_t *srv;
+  pgmld_transport_t *t;         /* NULL once the transport has closed */
+  char name[128];               /* "conn#12 unix:pid=1234,uid=1000" */
+  pgmld_idmap_t unanswered;     /* request id -> call, for CANCEL and duplicates */
+  pgmld_list_t pending;         /* the same calls, in arrival order */
+  pgmld_list_t answered;        /* answered calls whose handler is not done */
+  size_t out_queued;            /* bytes given to the transport, not yet written */
+  unsigned paused : 1;          /* reading stopped by output backpressure */
+  unsigned closing : 1;         /* no more frames are read or answered */
+  unsigned dead : 1;            /* handed to the server to be freed */
+};
+
+const char *pgmld_conn_name(const pgmld_conn_t *conn)
+{
+  return conn->name;
+}
+
+pgmld_server_t *pgmld_conn_server(const pgmld_conn_t *conn)
+{
+  return conn->srv;
+}
+
+/* Hands the connection to the server once nothing can reach it any more:
+ * the transport is closed (no upcall will come) and no call points to it. */
+static void maybe_dead(pgmld_conn_t *conn)
+{
+  if (conn->dead || conn->t != NULL || !pgmld_list_empty(&conn->pending) ||
+      !pgmld_list_empty(&conn->answered))
+    return;
+  conn->dead = 1;
+  pgmld_idmap_free(&conn->unanswered);
+  pgmld_log_debug("conn", "%s: closed", conn->name);
+  pgmld__server_conn_dead(conn->srv, &conn->link);
+}
+
+/* Stops the connection: every unanswered call is cancelled without an
+ * answer (the client is gone, or the stream can no longer be trusted), and
+ * the transport closes, after sending what is queued when `flush`. */
+static void close_conn(pgmld_conn_t *conn, int flush)
+{
+  if (conn->closing) {
+    if (!flush && conn->t != NULL)
+      conn->t->ops->close(conn->t, 0);
+    return;
+  }
+  conn->closing = 1;
+  /* Each abort moves the first call out of `pending` (to `answered`, or
+   * ends it through its cancel hook), so this loop always advances. */
+  while (!pgmld_list_empty(&conn->pending)) {
+    pgmld_call_t *call = PGMLD_CONTAINER_OF(conn->pending.next, pgmld_call_t, link);
+    pgmld__call_abort(call, PGMLD_OK, NULL);
+  }
+  if (conn->t != NULL)
+    conn->t->ops->close(conn->t, flush);
+}
+
+/* Gives one encoded frame (owned) to the transport and applies output
+ * backpressure. */
+static void send_frame(pgmld_conn_t *conn, uint8_t *buf, size_t len)
+{
+  pgmld_outbuf_t ob = {buf, len};
+  int rc;
+
+  if (conn->t == NULL) {
+    pgmld_free(buf);
+    return;
+  }
+  rc = conn->t->ops->write(conn->t, &ob, 1);
+  if (rc < 0) {
+    pgmld_log_info("conn", "%s: cannot send: %s; closing", conn->name, uv_strerror(rc));
+    close_conn(conn, 0);
+    return;
+  }
+  conn->out_queued += len;
+  if (!conn->paused && !conn->closing && conn->out_queued > PGMLD_CONN_OUTPUT_HIGH) {
+    conn->paused = 1;
+    conn->t->ops->pause(conn->t);
+    pgmld_log_debug("conn", "%s: %zu response bytes queued; reading paused",
+                    conn->name, conn->out_queued);
+  }
+}
+
+/* Answers a frame the connection refuses, without creating a call. */
+static void reject(pgmld_conn_t *conn, uint64_t id, pgmld_code_t code,
+                   const char *message, const char *details)
+{
+  uint8_t *buf;
+  size_t len;
+
+  if (conn->closing)
+    return;
+  if (pgmld_envelope_encode_error(id, code, message, details, &buf, &len) < 0) {
+    pgmld_log_error("conn", "%s: out of memory answering id %llu; closing",
+                    conn->name, (unsigned long long)id);
+    close_conn(conn, 1);
+    return;
+  }
+  send_frame(conn, buf, len);
+}
+
+int pgmld_conn_new(pgmld_server_t *srv, pgmld_transport_t *t, pgmld_conn_t **out)
+{
+  const pgmld_config_t *cfg = pgmld_server_config(srv);
+  pgmld_conn_t *conn;
+  uint64_t serial;
+
+  *out = NULL;
+  conn = pgmld_calloc(1, sizeof(*conn));
+  if (conn == NULL) {
+    pgmld_log_error("conn", "out of memory accepting a client (%s)", t->ops->peer(t));
+    t->ops->close(t, 0);
+    return -ENOMEM;
+  }
+  conn->srv = srv;
+  conn->t = t;
+  t->conn = conn;
+  pgmld_idmap_init(&conn->unanswered);
+  pgmld_list_init(&conn->pending);
+  pgmld_list_init(&conn->answered);
+  serial = pgmld__server_conn_added(srv, &conn->link);
+  snprintf(conn->name, sizeof(conn->name), "conn#%llu %s",
+           (unsigned long long)serial, t->ops->peer(t));
+  *out = conn;
+
+  if (pgmld__server_conn_count(srv) > cfg->limits.max_connections) {
+    char msg[160], details[96];
+    snprintf(msg, sizeof(msg), "too many connections: limits.max_connections (%u) "
+             "are open", cfg->limits.max_connections);
+    snprintf(details, sizeof(details), "{\"limit\":\"max_connections\",\"value\":%u}",
+             cfg->limits.max_connections);
+    pgmld_log_warn("conn", "%s: refused: %s", conn->name, msg);
+    reject(conn, 0, PGMLD_RESOURCE_EXHAUSTED, msg, details);
+    close_conn(conn, 1);
+    return 0;
+  }
+  pgmld_log_debug("conn", "%s: connected", conn->name);
+  return 0;
+}
+
+/* A frame the connection could not use: one log line with the reason and
+ * the peer, and an answer on id (0 when the frame had no usable id). */
+static void bad_frame(pgmld_conn_t *conn, uint64_t id, uint32_t len,
+                      const pgmld_status_t *st)
+{
+  pgmld_log_warn("conn", "%s: rejected a %u-byte frame%s: %s", conn->name, len,
+                 len == 0 ? " (empty)" : "", st->message);
+  reject(conn, id, st->code, st->message, NULL);
+}
+
+static void handle_cancel(pgmld_conn_t *conn, uint64_t id)
+{
+  pgmld_call_t *call = pgmld_idmap_get(&conn->unanswered, id);
+
+  if (call == NULL) {
+    /* Normal: the answer and the CANCEL crossed on the wire. */
+    pgmld_log_debug("conn", "%s: CANCEL for id %llu, not in flight: ignored",
+                    conn->name, (unsigned long long)id);
+    return;
+  }
+  pgmld__call_abort(call, PGMLD_CANCELLED, "cancelled by the client");
+}
+
+static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
+{
+  const pgmld_config_t *cfg = pgmld_server_config(conn->srv);
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  const pgmld_method_t *m;
+  ProtobufCMessage *request;
+  uint64_t id = f->id;
+  char details[96];
+  int rc;
+
+  if (pgmld_idmap_get(&conn->unanswered, id) != NULL) {
+    pgmld_status_set(&st, PGMLD_INVALID_ARGUMENT,
+                     "request id %llu is already in flight on this connection",
+                     (unsigned long long)id);
+    goto refuse;
+  }
+  if (pgmld__server_draining(conn->srv)) {
+    pgmld_status_set(&st, PGMLD_UNAVAILABLE, "pgmld is shutting down");
+    goto refuse;
+  }
+  if (pgmld_idmap_count(&conn->unanswered) >= cfg->limits.max_inflight_per_conn) {
+    snprintf(details, sizeof(details),
+             "{\"limit\":\"max_inflight_per_conn\",\"value\":%u}",
+             cfg->limits.max_inflight_per_conn);
+    pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED,
+                     "too many requests in flight on this connection: "
+                     "limits.max_inflight_per_conn is %u",
+                     cfg->limits.max_inflight_per_conn);
+    pgmld_log_info("conn", "%s: id %llu refused: %s", conn->name,
+                   (unsigned long long)id, st.message);
+    reject(conn, id, st.code, st.message, details);
+    goto out;
+  }
+  rc = pgmld_dispatch_prepare(pgmld__server_dispatch(conn->srv), f, &m, &request, &st);
+  if (rc < 0)
+    goto refuse;
+  rc = pgmld__call_start(conn, f, m, request);
+  if (rc < 0) {
+    pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED, "out of memory starting %s",
+                     m->full_name);
+    pgmld_log_error("conn", "%s: id %llu: %s", conn->name, (unsigned long long)id,
+                    st.message);
+    reject(conn, id, st.code, st.message, NULL);
+  }
+  return;   /* f belongs to the call, or was freed by pgmld__call_start() */
+
+refuse:
+  pgmld_log_info("conn", "%s: id %llu refused: %s", conn->name,
+                 (unsigned long long)id, st.message);
+  reject(conn, id, st.code, st.message, NULL);
+out:
+  pgmld_envelope_free(f);
+}
+
+void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
+{
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  Pgml__V1__Frame *f;
+  uint64_t reply_id;
+
+  if (conn->closing)
+    return;
+  if (pgmld_envelope_decode(body, len, &f, &st) < 0) {
+    bad_frame(conn, 0, len, &st);
+    return;
+  }
+  if (pgmld_envelope_validate(f, &reply_id, &st) < 0) {
+    bad_frame(conn, reply_id, len, &st);
+    pgmld_envelope_free(f);
+    return;
+  }
+  if (f->kind == PGML__V1__FRAME__KIND__CANCEL) {
+    handle_cancel(conn, f->id);
+    pgmld_envelope_free(f);
+    return;
+  }
+  handle_request(conn, f);
+}
+
+void pgmld__conn_on_oversize(pgmld_conn_t *conn, uint64_t len)
+{
+  uint64_t max = pgmld_server_config(conn->srv)->limits.max_frame_size;
+  char msg[160], details[96];
+
+  snprintf(msg, sizeof(msg), "frame of %llu bytes exceeds limits.max_frame_size (%llu)",
+           (unsigned long long)len, (unsigned long long)max);
+  snprintf(details, sizeof(details), "{\"limit\":\"max_frame_size\",\"value\":%llu}",
+           (unsigned long long)max);
+  pgmld_log_warn("conn", "%s: %s; closing the connection", conn->name, msg);
+  reject(conn, 0, PGMLD_RESOURCE_EXHAUSTED, msg, details);
+  close_conn(conn, 1);
+}
+
+void pgmld__conn_on_end(pgmld_conn_t *conn, int status)
+{
+  size_t n = pgmld_idmap_count(&conn->unanswered);
+
+  if (status == UV_EOF)
+    pgmld_log_debug("conn", "%s: closed by the client (%zu requests unanswered)",
+                    conn->name, n);
+  else
+    pgmld_log_info("conn", "%s: %s (%zu requests unanswered); closing", conn->name,
+                   uv_strerror(status), n);
+  close_conn(conn, 0);
+}
+
+void pgmld__conn_on_written(pgmld_conn_t *conn, size_t bytes)
+{
+  conn->out_queued -= bytes < conn->out_queued ? bytes : conn->out_queued;
+  if (conn->paused && !conn->closing && conn->out_queued <= PGMLD_CONN_OUTPUT_LOW) {
+    conn->paused = 0;
+    pgmld_log_debug("conn", "%s: reading resumed", conn->name);
+    conn->t->ops->resume(conn->t);
+  }
+}
+
+void pgmld__conn_on_closed(pgmld_conn_t *conn)
+{
+  conn->t = NULL;
+  conn->closing = 1;
+  maybe_dead(conn);
+}
+
+/* ------------------------------------------------------------ for calls */
+
+int pgmld__conn_call_added(pgmld_conn_t *conn, pgmld_call_t *call)
+{
+  int rc = pgmld_idmap_put(&conn->unanswered, call->id, call);
+
+  if (rc < 0)
+    return rc;
+  pgmld_list_append(&conn->pending, &call->link);
+  return 0;
+}
+
+void pgmld__conn_call_answered(pgmld_conn_t *conn, pgmld_call_t *call,
+                               uint8_t *buf, size_t len)
+{
+  /* Out of the map first: the client may reuse the id as soon as it reads
+   * the answer, and the call must not be cancelled twice. */
+  pgmld_idmap_del(&conn->unanswered, call->id);
+  pgmld_list_remove(&call->link);
+  pgmld_list_append(&conn->answered, &call->link);
+  if (conn->closing || conn->t == NULL) {
+    pgmld_free(buf);
+    return;
+  }
+  if (buf == NULL) {
+    pgmld_log_error("conn", "%s: out of memory encoding the answer to id %llu; closing",
+                    conn->name, (unsigned long long)call->id);
+    close_conn(conn, 1);
+    return;
+  }
+  send_frame(conn, buf, len);
+}
+
+void pgmld__conn_call_ended(pgmld_conn_t *conn, pgmld_call_t *call)
+{
+  pgmld_list_remove(&call->link);
+  maybe_dead(conn);
+}
+
+/* ------------------------------------------------------------ all of them */
+
+void pgmld_conns_abort_all(pgmld_server_t *srv, pgmld_code_t code, const char *message)
+{
+  pgmld_list_t *head = pgmld__server_conns(srv), *pos, *tmp;
+
+  /* A cancel hook can only end calls, which at worst moves this very
+   * connection to the dead list; tmp stays valid. */
+  pgmld_list_foreach_safe(pos, tmp, head) {
+    pgmld_conn_t *conn = PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link);
+    while (!conn->closing && !pgmld_list_empty(&conn->pending)) {
+      pgmld_call_t *call = PGMLD_CONTAINER_OF(conn->pending.next, pgmld_call_t, link);
+      pgmld__call_abort(call, code, message);
+    }
+    close_conn(conn, 0);
+  }
+}
+
+void pgmld_conns_close_all(pgmld_server_t *srv)
+{
+  pgmld_list_t *head = pgmld__server_conns(srv), *pos, *tmp;
+
+  pgmld_list_foreach_safe(pos, tmp, head) {
+    close_conn(PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link), 1);
+  }
+}
+
+void pgmld_conns_reap(pgmld_list_t *dead)
+{
+  while (!pgmld_list_empty(dead)) {
+    pgmld_conn_t *conn = PGMLD_CONTAINER_OF(dead->next, pgmld_conn_t, link);
+    pgmld_list_remove(&conn->link);
+    pgmld_free(conn);
+  }
+}

@@ -1,0 +1,60 @@
+/* conn.h - one client connection: frames in, calls dispatched, responses
+ * out, over any transport (net/transport.h).
+ *
+ * A connection keeps the requests it has not answered in a map by request
+ * id, enforces limits.max_inflight_per_conn, stops reading while more than
+ * PGMLD_CONN_OUTPUT_HIGH response bytes wait to be sent, and outlives its
+ * transport for as long as a call refers to it.  It is never freed inside
+ * one of its own callbacks: once closed, with its transport closed and no
+ * call left, it is handed to the server, which frees it from a later loop
+ * iteration.
+ */
+#ifndef PGMLD_CONN_H
+#define PGMLD_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/common.h"
+#include "core/list.h"
+#include "core/server.h"
+#include "net/transport.h"
+#include "rpc/status.h"
+
+/* Output backpressure: reading stops above HIGH queued response bytes and
+ * resumes at LOW or below. */
+#define PGMLD_CONN_OUTPUT_HIGH (4u * 1024u * 1024u)
+#define PGMLD_CONN_OUTPUT_LOW (1u * 1024u * 1024u)
+
+/* Makes the connection for a freshly accepted transport and links it into
+ * the server.  Takes ownership of t: on failure (-ENOMEM) t is closed.  When
+ * the server is at limits.max_connections the client is told
+ * RESOURCE_EXHAUSTED on id 0 and the connection closes itself. */
+PGMLD_MUST_CHECK int pgmld_conn_new(pgmld_server_t *srv, pgmld_transport_t *t,
+                                    pgmld_conn_t **out);
+
+/* Answers every request still unanswered on every connection of srv with
+ * `code` and `message` (UNAVAILABLE at shutdown), runs their cancel hooks,
+ * and closes the connections without waiting for the handlers. */
+void pgmld_conns_abort_all(pgmld_server_t *srv, pgmld_code_t code,
+                           const char *message);
+
+/* Closes every connection of srv once its queued responses are sent. */
+void pgmld_conns_close_all(pgmld_server_t *srv);
+
+/* Frees every connection the server was handed as dead (see
+ * pgmld__server_conn_dead()); called by the server from its idle handle. */
+void pgmld_conns_reap(pgmld_list_t *dead);
+
+/* "conn#12 unix:pid=1234,uid=1000", for log lines. */
+const char *pgmld_conn_name(const pgmld_conn_t *conn);
+pgmld_server_t *pgmld_conn_server(const pgmld_conn_t *conn);
+
+/* ---- upcalls from the transport (see net/transport.h) ---- */
+void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len);
+void pgmld__conn_on_oversize(pgmld_conn_t *conn, uint64_t len);
+void pgmld__conn_on_end(pgmld_conn_t *conn, int status);
+void pgmld__conn_on_written(pgmld_conn_t *conn, size_t bytes);
+void pgmld__conn_on_closed(pgmld_conn_t *conn);
+
+#endif

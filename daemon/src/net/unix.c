@@ -1,0 +1,586 @@
+/* unix.c - Unix-socket listener (stale socket recovery, permissions) and
+ * the stream transport on uv_pipe_t (chunked reads into the frame reader,
+ * batched writes). */
+#define _GNU_SOURCE /* struct ucred, SO_PEERCRED */
+#include "net/unix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "frame.h"
+#include "net/conn.h"
+#include "net/transport.h"
+
+/* Each read offers at least this much room, so that many small frames cost
+ * one read system call. */
+#define READ_CHUNK (64u * 1024u)
+/* After a large frame, a read buffer bigger than this is released once it
+ * is empty rather than kept for the life of the connection. */
+#define KEEP_BUFFER (1u * 1024u * 1024u)
+/* Frames given to one uv_write() at most (well under IOV_MAX). */
+#define WRITE_BATCH 64u
+#define LISTEN_BACKLOG 511
+
+/* ------------------------------------------------------------ the stream */
+
+typedef struct write_req_s {
+  uv_write_t req;
+  size_t bytes;
+  unsigned n;
+  uv_buf_t bufs[];
+} write_req_t;
+
+typedef struct unix_stream_s {
+  pgmld_transport_t base;
+  uv_pipe_t pipe;
+  pgml_frame_reader_t reader;
+  char peer[64];
+  pgmld_outbuf_t *queue;     /* frames waiting for the next write, owned */
+  size_t n_queued, cap_queued;
+  write_req_t *writing;      /* the write in progress, or NULL */
+  unsigned reading : 1;      /* uv_read_start() is in effect */
+  unsigned paused : 1;       /* the connection asked for no frames */
+  unsigned ended : 1;        /* EOF or a read error was seen */
+  unsigned closing : 1;      /* close() was called */
+  unsigned flushing : 1;     /* closing once the queue is written */
+  unsigned handle_closing : 1;
+} unix_stream_t;
+
+static void stream_close(pgmld_transport_t *t, int flush);
+
+static unix_stream_t *stream_of(pgmld_transport_t *t)
+{
+  return PGMLD_CONTAINER_OF(t, unix_stream_t, base);
+}
+
+static void free_queue(unix_stream_t *s)
+{
+  size_t i;
+
+  for (i = 0; i < s->n_queued; i++)
+    pgmld_free(s->queue[i].base);
+  s->n_queued = 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+  unix_stream_t *s = PGMLD_CONTAINER_OF(h, unix_stream_t, pipe);
+  pgmld_conn_t *conn = s->base.conn;
+
+  free_queue(s);
+  pgmld_free(s->queue);
+  pgml_frame_reader_free(&s->reader);
+  pgmld_free(s);
+  /* After the free: the connection must not touch the transport again. */
+  if (conn != NULL)
+    pgmld__conn_on_closed(conn);
+}
+
+static void close_handle(unix_stream_t *s)
+{
+  if (s->handle_closing)
+    return;
+  s->handle_closing = 1;
+  /* A write in progress completes with UV_ECANCELED before the close
+   * callback runs, and frees its buffers there. */
+  uv_close((uv_handle_t *)&s->pipe, on_handle_closed);
+}
+
+/* Tells the connection the stream ended, once. */
+static void report_end(unix_stream_t *s, int status)
+{
+  if (s->closing || s->base.conn == NULL)
+    return;
+  pgmld__conn_on_end(s->base.conn, status);
+}
+
+static void on_write(uv_write_t *req, int status);
+
+/* Starts one uv_write() with up to WRITE_BATCH queued frames.  Returns 0 or
+ * a libuv error (the frames taken are freed). */
+static int start_write(unix_stream_t *s)
+{
+  unsigned n = s->n_queued < WRITE_BATCH ? (unsigned)s->n_queued : WRITE_BATCH;
+  write_req_t *w;
+  unsigned i;
+  int rc;
+
+  if (n == 0 || s->writing != NULL)
+    return 0;
+  w = pgmld_malloc(sizeof(*w) + n * sizeof(uv_buf_t));
+  if (w == NULL)
+    return UV_ENOMEM;
+  w->n = n;
+  w->bytes = 0;
+  for (i = 0; i < n; i++) {
+    w->bufs[i] = uv_buf_init((char *)s->queue[i].base, (unsigned)s->queue[i].len);
+    w->bytes += s->queue[i].len;
+  }
+  s->n_queued -= n;
+  memmove(s->queue, s->queue + n, s->n_queued * sizeof(*s->queue));
+  s->writing = w;
+  rc = uv_write(&w->req, (uv_stream_t *)&s->pipe, w->bufs, n, on_write);
+  if (rc < 0) {
+    s->writing = NULL;
+    for (i = 0; i < n; i++)
+      pgmld_free(w->bufs[i].base);
+    pgmld_free(w);
+  }
+  return rc;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+  write_req_t *w = PGMLD_CONTAINER_OF(req, write_req_t, req);
+  unix_stream_t *s = req->handle->data;
+  size_t bytes = w->bytes;
+  unsigned i;
+  int rc;
+
+  for (i = 0; i < w->n; i++)
+    pgmld_free(w->bufs[i].base);
+  pgmld_free(w);
+  s->writing = NULL;
+  if (status < 0) {
+    if (status != UV_ECANCELED)
+      report_end(s, status);
+    if (s->closing)
+      close_handle(s);
+    return;
+  }
+  if (s->base.conn != NULL && !s->handle_closing)
+    pgmld__conn_on_written(s->base.conn, bytes);
+  if (s->handle_closing)
+    return;
+  rc = start_write(s);
+  if (rc < 0) {
+    report_end(s, rc);
+    if (s->closing)
+      close_handle(s);
+    return;
+  }
+  if (s->flushing && s->writing == NULL)
+    close_handle(s);
+}
+
+static int stream_write(pgmld_transport_t *t, pgmld_outbuf_t *bufs, size_t n)
+{
+  unix_stream_t *s = stream_of(t);
+  size_t i;
+
+  if (s->closing && !s->flushing) {
+    for (i = 0; i < n; i++)
+      pgmld_free(bufs[i].base);
+    return UV_EPIPE;
+  }
+  if (s->n_queued + n > s->cap_queued) {
+    size_t cap = s->cap_queued ? s->cap_queued : 16;
+    pgmld_outbuf_t *q;
+    while (cap < s->n_queued + n)
+      cap *= 2;
+    q = pgmld_realloc(s->queue, cap * sizeof(*q));
+    if (q == NULL) {
+      for (i = 0; i < n; i++)
+        pgmld_free(bufs[i].base);
+      return UV_ENOMEM;
+    }
+    s->queue = q;
+    s->cap_queued = cap;
+  }
+  memcpy(s->queue + s->n_queued, bufs, n * sizeof(*bufs));
+  s->n_queued += n;
+  /* With a write in progress, these wait and leave together in the next
+   * one: that is the batching. */
+  return start_write(s);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  unix_stream_t *s = h->data;
+  uint8_t *p;
+  size_t len;
+
+  (void)suggested;
+  if (pgml_frame_reader_space(&s->reader, READ_CHUNK, &p, &len) < 0) {
+    *buf = uv_buf_init(NULL, 0);      /* read_cb gets UV_ENOBUFS */
+    return;
+  }
+  *buf = uv_buf_init((char *)p, len > UINT32_MAX ? UINT32_MAX : (unsigned)len);
+}
+
+static void stop_reading(unix_stream_t *s)
+{
+  if (s->reading) {
+    uv_read_stop((uv_stream_t *)&s->pipe);
+    s->reading = 0;
+  }
+}
+
+/* Hands every complete frame to the connection, until it pauses or closes. */
+static void deliver(unix_stream_t *s)
+{
+  const uint8_t *body;
+  uint32_t len;
+
+  while (!s->paused && !s->closing) {
+    int rc = pgml_frame_reader_next(&s->reader, &body, &len);
+    if (rc == 0)
+      break;
+    if (rc < 0) {
+      /* The length cannot be trusted, so neither can anything after it. */
+      stop_reading(s);
+      s->ended = 1;
+      pgmld__conn_on_oversize(s->base.conn, s->reader.bad_len);
+      return;
+    }
+    pgmld__conn_on_frame(s->base.conn, body, len);
+  }
+  if (s->reader.start == s->reader.end && s->reader.cap > KEEP_BUFFER)
+    pgml_frame_reader_free(&s->reader);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+  unix_stream_t *s = stream->data;
+
+  (void)buf;
+  if (nread > 0) {
+    pgml_frame_reader_commit(&s->reader, (size_t)nread);
+    deliver(s);
+    return;
+  }
+  if (nread == 0)
+    return;
+  stop_reading(s);
+  s->ended = 1;
+  report_end(s, (int)nread);
+}
+
+static void start_reading(unix_stream_t *s)
+{
+  int rc;
+
+  if (s->reading || s->paused || s->closing || s->ended)
+    return;
+  rc = uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+  if (rc < 0) {
+    s->ended = 1;
+    report_end(s, rc);
+    return;
+  }
+  s->reading = 1;
+}
+
+static void stream_pause(pgmld_transport_t *t)
+{
+  unix_stream_t *s = stream_of(t);
+
+  s->paused = 1;
+  stop_reading(s);
+}
+
+static void stream_resume(pgmld_transport_t *t)
+{
+  unix_stream_t *s = stream_of(t);
+
+  s->paused = 0;
+  deliver(s);
+  start_reading(s);
+}
+
+static void stream_close(pgmld_transport_t *t, int flush)
+{
+  unix_stream_t *s = stream_of(t);
+
+  if (s->handle_closing)
+    return;
+  stop_reading(s);
+  s->closing = 1;
+  if (flush && (s->writing != NULL || s->n_queued > 0)) {
+    s->flushing = 1;
+    if (start_write(s) < 0)
+      close_handle(s);
+    return;
+  }
+  s->flushing = 0;
+  /* Closing at once: what the socket takes without waiting still goes out
+   * (an UNAVAILABLE at shutdown), the rest is dropped. */
+  while (s->writing == NULL && s->n_queued > 0) {
+    uv_buf_t b = uv_buf_init((char *)s->queue[0].base, (unsigned)s->queue[0].len);
+    if (uv_try_write((uv_stream_t *)&s->pipe, &b, 1) != (int)b.len)
+      break;
+    pgmld_free(s->queue[0].base);
+    s->n_queued--;
+    memmove(s->queue, s->queue + 1, s->n_queued * sizeof(*s->queue));
+  }
+  close_handle(s);
+}
+
+static const char *stream_peer(const pgmld_transport_t *t)
+{
+  return PGMLD_CONTAINER_OF(t, const unix_stream_t, base)->peer;
+}
+
+static const pgmld_transport_ops_t unix_ops = {
+  .name = "unix",
+  .write = stream_write,
+  .pause = stream_pause,
+  .resume = stream_resume,
+  .close = stream_close,
+  .peer = stream_peer,
+};
+
+static void describe_peer(unix_stream_t *s)
+{
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  uv_os_fd_t fd;
+
+  if (uv_fileno((uv_handle_t *)&s->pipe, &fd) == 0 &&
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+    snprintf(s->peer, sizeof(s->peer), "unix:pid=%ld,uid=%ld", (long)cred.pid,
+             (long)cred.uid);
+  else
+    snprintf(s->peer, sizeof(s->peer), "unix:?");
+}
+
+/* ------------------------------------------------------------ the listener */
+
+struct pgmld_unix_listener_s {
+  uv_pipe_t pipe;
+  uv_pipe_t reject;          /* takes a client we cannot afford to serve */
+  pgmld_server_t *srv;
+  char *path;                /* owned */
+  dev_t dev;                 /* of the socket file we created */
+  ino_t ino;
+  unsigned bound : 1;
+  unsigned rejecting : 1;    /* `reject` is in use */
+  unsigned reject_again : 1; /* a client waits for `reject` */
+  unsigned handles_open;
+};
+
+static void on_listener_closed(uv_handle_t *h)
+{
+  pgmld_unix_listener_t *l = h->data;
+
+  if (--l->handles_open > 0)
+    return;
+  pgmld_free(l->path);
+  pgmld_free(l);
+}
+
+static void reject_client(pgmld_unix_listener_t *l);
+
+static void on_reject_closed(uv_handle_t *h)
+{
+  pgmld_unix_listener_t *l = h->data;
+
+  l->rejecting = 0;
+  l->handles_open--;
+  if (l->reject_again && !uv_is_closing((uv_handle_t *)&l->pipe)) {
+    l->reject_again = 0;
+    reject_client(l);
+  }
+  if (l->handles_open == 0) {
+    pgmld_free(l->path);
+    pgmld_free(l);
+  }
+}
+
+/* Out of memory for a new client: accept it into the spare handle and
+ * close it, so the listener keeps accepting.  libuv holds a client that is
+ * not accepted and stops listening until it is, so a second one waits for
+ * the spare. */
+static void reject_client(pgmld_unix_listener_t *l)
+{
+  if (l->rejecting) {
+    l->reject_again = 1;
+    return;
+  }
+  if (uv_pipe_init(l->pipe.loop, &l->reject, 0) < 0)
+    return;
+  l->rejecting = 1;
+  l->handles_open++;
+  l->reject.data = l;
+  (void)uv_accept((uv_stream_t *)&l->pipe, (uv_stream_t *)&l->reject);
+  uv_close((uv_handle_t *)&l->reject, on_reject_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+  pgmld_unix_listener_t *l = server->data;
+  const pgmld_config_t *cfg = pgmld_server_config(l->srv);
+  unix_stream_t *s;
+  pgmld_conn_t *conn;
+  int rc;
+
+  if (status < 0) {
+    pgmld_log_warn("unix", "accepting on %s: %s", l->path, uv_strerror(status));
+    return;
+  }
+  s = pgmld_calloc(1, sizeof(*s));
+  if (s == NULL) {
+    pgmld_log_error("unix", "out of memory accepting a client on %s", l->path);
+    reject_client(l);
+    return;
+  }
+  s->base.ops = &unix_ops;
+  pgml_frame_reader_init(&s->reader, (uint32_t)cfg->limits.max_frame_size);
+  rc = uv_pipe_init(server->loop, &s->pipe, 0);
+  if (rc < 0) {
+    pgmld_log_error("unix", "accepting a client on %s: %s", l->path, uv_strerror(rc));
+    pgmld_free(s);
+    reject_client(l);
+    return;
+  }
+  s->pipe.data = s;
+  rc = uv_accept(server, (uv_stream_t *)&s->pipe);
+  if (rc < 0) {
+    pgmld_log_warn("unix", "accepting a client on %s: %s", l->path, uv_strerror(rc));
+    close_handle(s);
+    return;
+  }
+  describe_peer(s);
+  if (pgmld_conn_new(l->srv, &s->base, &conn) < 0)
+    return;                 /* the transport is closing; already logged */
+  start_reading(s);
+}
+
+/* Deals with whatever is at path before binding: nothing, a stale socket
+ * file (removed), or something that must not be touched (error). */
+static int clear_stale_socket(const char *path)
+{
+  struct sockaddr_un addr;
+  struct stat st;
+  int fd, rc;
+
+  if (lstat(path, &st) < 0) {
+    if (errno == ENOENT)
+      return 0;
+    rc = -errno;
+    pgmld_log_error("unix", "cannot inspect %s: %s", path, strerror(-rc));
+    return rc;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    pgmld_log_error("unix", "%s exists and is not a socket; not replacing it", path);
+    return -EEXIST;
+  }
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    rc = -errno;
+    pgmld_log_error("unix", "socket(): %s", strerror(-rc));
+    return rc;
+  }
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+  rc = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
+  close(fd);
+  /* EAGAIN: a listener whose backlog is full, which is still a listener. */
+  if (rc == 0 || rc == -EAGAIN || rc == -EINPROGRESS) {
+    pgmld_log_error("unix", "another process (another pgmld?) is listening on %s; "
+                    "stop it or choose another server.socket_path", path);
+    return -EADDRINUSE;
+  }
+  if (rc == -ENOENT)
+    return 0;
+  if (rc != -ECONNREFUSED) {
+    pgmld_log_error("unix", "cannot tell whether %s is in use: connect: %s", path,
+                    strerror(-rc));
+    return rc;
+  }
+  if (unlink(path) < 0 && errno != ENOENT) {
+    rc = -errno;
+    pgmld_log_error("unix", "cannot remove the stale socket %s: %s", path, strerror(-rc));
+    return rc;
+  }
+  pgmld_log_info("unix", "removed the stale socket %s left by a process that exited",
+                 path);
+  return 0;
+}
+
+int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
+                      pgmld_unix_listener_t **out)
+{
+  pgmld_unix_listener_t *l;
+  struct stat st;
+  mode_t old_umask;
+  int rc;
+
+  *out = NULL;
+  rc = clear_stale_socket(path);
+  if (rc < 0)
+    return rc;
+  l = pgmld_calloc(1, sizeof(*l));
+  if (l == NULL)
+    return -ENOMEM;
+  l->path = pgmld_strdup(path);
+  if (l->path == NULL) {
+    pgmld_free(l);
+    return -ENOMEM;
+  }
+  l->srv = srv;
+  rc = uv_pipe_init(pgmld_server_loop(srv), &l->pipe, 0);
+  if (rc < 0) {
+    pgmld_free(l->path);
+    pgmld_free(l);
+    return rc;
+  }
+  l->pipe.data = l;
+  l->handles_open = 1;
+
+  /* Bind under a umask that lets nobody in, then widen to `mode`: clients
+   * must never see the socket with looser permissions than configured.
+   * Start-up is single-threaded, so the process-wide umask is safe here. */
+  old_umask = umask(0177);
+  rc = uv_pipe_bind(&l->pipe, path);
+  umask(old_umask);
+  if (rc < 0) {
+    pgmld_log_error("unix", "cannot bind %s: %s", path, uv_strerror(rc));
+    goto fail;
+  }
+  l->bound = 1;
+  if (stat(path, &st) == 0) {
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+  }
+  if (chmod(path, (mode_t)mode) < 0) {
+    rc = -errno;
+    pgmld_log_error("unix", "cannot set mode %04o on %s: %s", mode, path, strerror(-rc));
+    goto fail;
+  }
+  rc = uv_listen((uv_stream_t *)&l->pipe, LISTEN_BACKLOG, on_connection);
+  if (rc < 0) {
+    pgmld_log_error("unix", "cannot listen on %s: %s", path, uv_strerror(rc));
+    goto fail;
+  }
+  *out = l;
+  return 0;
+
+fail:
+  pgmld_unix_listener_close(l);
+  return rc;
+}
+
+void pgmld_unix_listener_close(pgmld_unix_listener_t *l)
+{
+  struct stat st;
+
+  if (uv_is_closing((uv_handle_t *)&l->pipe))
+    return;
+  /* Remove the file only if it is still ours: a second pgmld started by
+   * mistake must not delete the socket of the one that is running. */
+  if (l->bound && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+    unlink(l->path);
+  l->reject_again = 0;
+  uv_close((uv_handle_t *)&l->pipe, on_listener_closed);
+}

@@ -1,0 +1,139 @@
+/* dispatch.c - the method table from the service descriptor, and request
+ * preparation: method lookup, handler presence, payload decoding. */
+#include "rpc/dispatch.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "rpc/envelope.h"
+#include "rpc/wire.h"
+
+/* Method names quoted back to a client are cut to this many bytes. */
+#define QUOTE_MAX 128
+
+int pgmld_dispatch_new(const ProtobufCServiceDescriptor *service,
+                       pgmld_dispatch_t **out)
+{
+  pgmld_dispatch_t *d;
+  size_t i;
+
+  *out = NULL;
+  d = pgmld_calloc(1, sizeof(*d));
+  if (d == NULL)
+    return -ENOMEM;
+  d->service = service;
+  d->n_methods = service->n_methods;
+  d->methods = pgmld_calloc(service->n_methods, sizeof(*d->methods));
+  if (d->methods == NULL)
+    goto nomem;
+  for (i = 0; i < service->n_methods; i++) {
+    d->methods[i].desc = &service->methods[i];
+    d->methods[i].full_name =
+        pgmld_asprintf("%s/%s", service->name, service->methods[i].name);
+    if (d->methods[i].full_name == NULL)
+      goto nomem;
+  }
+  *out = d;
+  return 0;
+
+nomem:
+  pgmld_dispatch_free(d);
+  return -ENOMEM;
+}
+
+void pgmld_dispatch_free(pgmld_dispatch_t *d)
+{
+  size_t i;
+
+  if (d == NULL)
+    return;
+  if (d->methods != NULL)
+    for (i = 0; i < d->n_methods; i++)
+      pgmld_free(d->methods[i].full_name);
+  pgmld_free(d->methods);
+  pgmld_free(d);
+}
+
+/* The method for "Ping" (short == 1) or "pgml.v1.Database/Ping". */
+static pgmld_method_t *lookup(const pgmld_dispatch_t *d, const char *name, int short_ok)
+{
+  const ProtobufCMethodDescriptor *md;
+  size_t n = strlen(d->service->name);
+
+  if (strncmp(name, d->service->name, n) == 0 && name[n] == '/')
+    name += n + 1;
+  else if (!short_ok)
+    return NULL;
+  md = protobuf_c_service_descriptor_get_method_by_name(d->service, name);
+  if (md == NULL)
+    return NULL;
+  return &d->methods[md - d->service->methods];
+}
+
+int pgmld_dispatch_set_handler(pgmld_dispatch_t *d, const char *method,
+                               pgmld_handler_fn fn)
+{
+  pgmld_method_t *m = lookup(d, method, strchr(method, '/') == NULL);
+
+  if (m == NULL)
+    return -ENOENT;
+  if (m->fn != NULL)
+    return -EEXIST;
+  m->fn = fn;
+  return 0;
+}
+
+const pgmld_method_t *pgmld_dispatch_find(const pgmld_dispatch_t *d, const char *name)
+{
+  return lookup(d, name, 0);
+}
+
+int pgmld_dispatch_prepare(const pgmld_dispatch_t *d, const Pgml__V1__Frame *f,
+                           const pgmld_method_t **m, ProtobufCMessage **request,
+                           pgmld_status_t *st)
+{
+  unsigned long failures;
+  const pgmld_method_t *mm;
+  char quoted[QUOTE_MAX + 8];
+  char why[256];
+
+  *m = NULL;
+  *request = NULL;
+  mm = pgmld_dispatch_find(d, f->method);
+  if (mm == NULL) {
+    pgmld_status_set(st, PGMLD_UNIMPLEMENTED, "unknown method %s",
+                     pgmld_envelope_quote(f->method, QUOTE_MAX, quoted, sizeof(quoted)));
+    return -ENOENT;
+  }
+  if (mm->fn == NULL) {
+    pgmld_status_set(st, PGMLD_UNIMPLEMENTED, "%s is not implemented by this server",
+                     mm->full_name);
+    return -ENOSYS;
+  }
+  failures = pgmld_alloc_failures();
+  *request = protobuf_c_message_unpack(mm->desc->input, &pgmld_protobuf_allocator,
+                                       f->payload.len, f->payload.data);
+  if (*request == NULL) {
+    if (pgmld_alloc_failures() != failures) {
+      pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED,
+                       "out of memory decoding the %zu-byte payload of %s",
+                       f->payload.len, mm->full_name);
+      return -ENOMEM;
+    }
+    pgmld_wire_explain(mm->desc->input, f->payload.data, f->payload.len, why,
+                       sizeof(why));
+    pgmld_status_set(st, PGMLD_INVALID_ARGUMENT,
+                     "payload of %s is not a %s: %s", mm->full_name,
+                     mm->desc->input->name, why);
+    return -EBADMSG;
+  }
+  *m = mm;
+  return 0;
+}
+
+void pgmld_dispatch_free_request(ProtobufCMessage *request)
+{
+  if (request != NULL)
+    protobuf_c_message_free_unpacked(request, &pgmld_protobuf_allocator);
+}
