@@ -19,6 +19,11 @@
  * which also stops the statement (see request_cancel). */
 #define CANCELS_MAX 2u
 
+/* A backend checks this often whether its client is still there while a
+ * statement runs (PostgreSQL >= 14; off by default).  Without it a statement
+ * the pool stopped by closing the connection would run on to its end. */
+#define CLIENT_CHECK_INTERVAL_MS 1000u
+
 #define DEFAULT_SIZE 4u
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define DEFAULT_BACKOFF_INITIAL_MS 100u
@@ -181,6 +186,7 @@ struct pgmld_pool_s {
   pgmld_list_t deferred;              /* connections whose op completes without I/O */
   uv_idle_t dispatcher;
   int dispatching;
+  char *options;                /* libpq "options": the user's, then ours */
   host_t *hosts;
   size_t nhosts;
   int resolve;                  /* some host needs a DNS lookup */
@@ -278,6 +284,7 @@ static void pool_free(pgmld_pool_t *pool) {
   }
   for (size_t i = 0; i < pool->nhosts; i++) pgmld_free(pool->hosts[i].name);
   pgmld_free(pool->hosts);
+  pgmld_free(pool->options);
   pgmld_free(pool->conns);
   pgmld_free((char *)pool->cfg.conninfo);
   pgmld_free((char *)pool->cfg.application_name);
@@ -393,6 +400,17 @@ static int is_conn_loss_state(const char *s) {
          strcmp(s, "57P03") == 0;
 }
 
+/* Whether an error result means the session is over.  The SQLSTATE alone
+ * does not say: a type's binary input function that runs out of bytes
+ * raises 08P01 protocol_violation at ERROR severity, and the session goes
+ * on.  Only a FATAL (or PANIC) error ends it; 57P0x are always FATAL. */
+static int is_conn_loss(const PGresult *res) {
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (!is_conn_loss_state(state)) return 0;
+  return !sev || strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0;
+}
+
 static int result_failed(ExecStatusType rs) {
   switch (rs) {
   case PGRES_COMMAND_OK:
@@ -447,8 +465,10 @@ static pgmld_code_t map_result(const PGresult *res, unsigned flags, pgmld_code_t
     code = PGMLD_INVALID_ARGUMENT;
   else if (strcmp(state, "42P01") == 0 && (flags & PGMLD_POOL_STMT_UNDEFINED_TABLE_NOT_FOUND))
     code = PGMLD_NOT_FOUND;
-  else if (is_conn_loss_state(state))
+  else if (is_conn_loss(res))
     code = PGMLD_UNAVAILABLE;
+  else if (strcmp(state, "08P01") == 0)
+    code = PGMLD_INVALID_ARGUMENT;  /* a malformed binary parameter (see is_conn_loss) */
   else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
     code = PGMLD_ABORTED;
 
@@ -601,6 +621,12 @@ static int flush_out(pgmld_pool_conn_t *c) {
 /* Sends the statements of c->op (already prepared for n) with one Sync.
  * Failures complete the op through the dispatcher. */
 static void op_send(pgmld_pool_conn_t *c, const pgmld_pool_stmt_t *stmts, size_t n) {
+  /* Every op goes through the pipeline, even a single statement: a named
+   * statement's first use then prepares and executes in one round trip, and
+   * results are read the same way for a statement and a batch.  Entering
+   * and leaving pipeline mode is local to libpq (no message is sent); the
+   * connection is out of it between ops, see process_results. */
+  if (!PQenterPipelineMode(c->pg)) goto fail;
   for (size_t i = 0; i < n; i++) {
     if (send_stmt(c, &stmts[i], (uint32_t)i) < 0) goto fail;
   }
@@ -630,7 +656,7 @@ static void take_result(pgmld_pool_conn_t *c, const expect_t *e, PGresult *res) 
   ExecStatusType rs = PQresultStatus(res);
   const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-  if (result_failed(rs) && is_conn_loss_state(state)) {
+  if (result_failed(rs) && is_conn_loss(res)) {
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     char line[200];
     one_line(line, sizeof(line), m);
@@ -656,6 +682,9 @@ static void process_results(pgmld_pool_conn_t *c) {
   op_t *op = &c->op;
   while (op->kind != OP_NONE && !op->results_done) {
     /* PQgetResult() would block on a busy connection, even a nonblocking one. */
+    /* A lost connection yields libpq's own error result, then only NULLs:
+     * stop rather than walk the expected results with nothing to match. */
+    if (PQstatus(c->pg) == CONNECTION_BAD) break;
     if (PQisBusy(c->pg)) break;
     PGresult *res = PQgetResult(c->pg);
     const expect_t *e = &op->expect[op->next];
@@ -663,6 +692,14 @@ static void process_results(pgmld_pool_conn_t *c) {
       if (res && PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
         PQclear(res);
         op->results_done = 1;
+        /* Out of pipeline mode libpq is truly idle, and parses what the
+         * server sends unasked, such as the FATAL message of a terminated
+         * backend (on_notice): in pipeline mode it would leave it unread in
+         * its buffer, and a dead connection would look alive (take_idle). */
+        if (!PQexitPipelineMode(c->pg)) {
+          conn_lost(c, "cannot leave pipeline mode: %s", PQerrorMessage(c->pg));
+          return;
+        }
         break;
       }
       char what[64];
@@ -1035,13 +1072,6 @@ static void connected(pgmld_pool_conn_t *c) {
     connect_failed(c, "PQsetnonblocking failed");
     return;
   }
-  /* Every statement goes through the pipeline, even a single one: a named
-   * statement's first use then prepares and executes in one round trip, and
-   * results are read the same way for a statement and a batch. */
-  if (!PQenterPipelineMode(c->pg)) {
-    connect_failed(c, PQerrorMessage(c->pg));
-    return;
-  }
   c->server_version = PQserverVersion(c->pg);
   c->backend_pid = PQbackendPID(c->pg);
   int e = poll_arm(c, PQsocket(c->pg), UV_READABLE, on_io);
@@ -1086,11 +1116,11 @@ static void on_connect_io(uv_poll_t *h, int status, int events) {
 /* Starts libpq's connection with the addresses resolved for this attempt. */
 static void connect_begin(pgmld_pool_conn_t *c) {
   pgmld_pool_t *pool = c->pool;
-  const char *keys[4] = {"dbname", "fallback_application_name", NULL, NULL};
-  const char *vals[4] = {pool->cfg.conninfo, pool->cfg.application_name, NULL, NULL};
+  const char *keys[5] = {"dbname", "fallback_application_name", "options", NULL, NULL};
+  const char *vals[5] = {pool->cfg.conninfo, pool->cfg.application_name, pool->options, NULL, NULL};
   if (c->hostaddr) {
-    keys[2] = "hostaddr";
-    vals[2] = c->hostaddr;
+    keys[3] = "hostaddr";
+    vals[3] = c->hostaddr;
   }
   /* expand_dbname: the conninfo string (or URL) in "dbname" is expanded and
    * the keywords after it override what it says. */
@@ -1375,13 +1405,15 @@ static void on_io(uv_poll_t *h, int status, int events) {
     /* libpq: after reading, try flushing again when output was pending. */
     if (c->flushing && flush_out(c) < 0) return;
   }
+  /* PQnotifies() also parses what arrived; a FATAL notice sets c->fatal. */
   PGnotify *n;
   while ((n = PQnotifies(c->pg)) != NULL) PQfreemem(n);
   if (c->op.kind != OP_NONE && !c->op.results_done) {
     process_results(c);
     return;
   }
-  if (PQstatus(c->pg) == CONNECTION_BAD)
+  /* Between ops a FATAL message means the server is closing the session. */
+  if (PQstatus(c->pg) == CONNECTION_BAD || c->fatal[0])
     conn_lost(c, "%s", c->fatal[0] ? c->fatal : PQerrorMessage(c->pg));
 }
 
@@ -1478,7 +1510,8 @@ static void on_waiter_timer(uv_timer_t *t) {
 static pgmld_pool_conn_t *take_idle(pgmld_pool_t *pool) {
   while (!pgmld_list_empty(&pool->lists[CONN_IDLE])) {
     pgmld_pool_conn_t *c = CONTAINER_OF(pool->lists[CONN_IDLE].next, pgmld_pool_conn_t, link);
-    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+    /* PQisBusy() parses what was read: a FATAL notice sets c->fatal. */
+    if (!PQconsumeInput(c->pg) || (PQisBusy(c->pg), PQstatus(c->pg) == CONNECTION_BAD) || c->fatal[0]) {
       conn_lost(c, "%s", c->fatal[0] ? c->fatal : PQerrorMessage(c->pg));
       continue;
     }
@@ -1503,7 +1536,7 @@ static void on_dispatch(uv_idle_t *h) {
       w->conn = c;
       c->waiter = w;
       change_state(c, CONN_CHECKING);
-      op_internal(c, OP_CHECK, "SELECT 1");
+      op_internal(c, OP_CHECK, "SELECT 1 AS health_check");
     } else {
       w->state = WAIT_DONE;  /* lease() moves it to pool->done */
       lease(c, w);
@@ -1614,14 +1647,24 @@ PGMLD_MUST_CHECK static int parse_hosts(pgmld_pool_t *pool, pgmld_status_t *st) 
       pgmld_status_set(st, PGMLD_INVALID_ARGUMENT, "invalid database URL or connection string: %s", line);
     return -EINVAL;
   }
-  const char *host = NULL, *hostaddr = NULL;
+  const char *host = NULL, *hostaddr = NULL, *options = NULL;
   for (PQconninfoOption *o = opts; o->keyword; o++) {
     if (strcmp(o->keyword, "host") == 0) host = o->val;
     if (strcmp(o->keyword, "hostaddr") == 0) hostaddr = o->val;
+    if (strcmp(o->keyword, "options") == 0) options = o->val;
+  }
+  /* Our "options" keyword replaces the connection string's (and PGOPTIONS),
+   * so theirs come first and ours are appended. */
+  if (!options || !*options) options = getenv("PGOPTIONS");
+  int rc = 0;
+  pool->options = pgmld_asprintf("%s%s-c client_connection_check_interval=%u", options ? options : "",
+                                 options && *options ? " " : "", CLIENT_CHECK_INTERVAL_MS);
+  if (!pool->options) {
+    rc = -ENOMEM;
+    goto out;
   }
   if (!host || !*host) host = getenv("PGHOST");
   if (!hostaddr || !*hostaddr) hostaddr = getenv("PGHOSTADDR");
-  int rc = 0;
   if (host && *host && !(hostaddr && *hostaddr)) {
     size_t n = 1;
     for (const char *p = host; *p; p++) n += *p == ',';
@@ -1756,6 +1799,7 @@ fail:
     for (unsigned i = 0; pool->conns && i < cfg.size; i++) pgmld_free(pool->conns[i].prep);
     for (size_t i = 0; i < pool->nhosts; i++) pgmld_free(pool->hosts[i].name);
     pgmld_free(pool->hosts);
+    pgmld_free(pool->options);
     pgmld_free(pool->conns);
     pgmld_free((char *)pool->cfg.conninfo);
     pgmld_free((char *)pool->cfg.application_name);

@@ -117,3 +117,90 @@ long dbtest_scalar(dbtest_t *t, const char *sql) {
 }
 
 void dbtest_exec(dbtest_t *t, const char *sql) { exec_ok(t->admin, sql); }
+
+pgmld_pool_t *dbtest_pool(dbtest_t *t, const pgmld_pool_config_t *cfg) {
+  pgmld_pool_config_t c = {0};
+  if (cfg) c = *cfg;
+  if (!c.conninfo) c.conninfo = t->conninfo;
+  if (!c.size) c.size = 2;
+  pgmld_pool_t *pool = NULL;
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  if (pgmld_pool_new(&t->loop, &c, &pool, &st) < 0) fail_msg("pgmld_pool_new: %s", st.message);
+  return pool;
+}
+
+static void on_pool_closed(void *data) { *(int *)data = 1; }
+
+void dbtest_pool_close(dbtest_t *t, pgmld_pool_t *pool) {
+  int closed = 0;
+  pgmld_pool_close(pool, on_pool_closed, &closed);
+  dbtest_run_until(t, &closed);
+}
+
+typedef struct acq_s {
+  int done;
+  pgmld_pool_conn_t *conn;
+  pgmld_status_t status;
+} acq_t;
+
+static void on_acquired(pgmld_pool_conn_t *conn, const pgmld_status_t *st, void *data) {
+  acq_t *a = data;
+  a->conn = conn;
+  a->status = *st;
+  a->done = 1;
+}
+
+pgmld_pool_conn_t *dbtest_acquire(dbtest_t *t, pgmld_pool_t *pool, uint64_t deadline_ms,
+                                  pgmld_status_t *st) {
+  acq_t a = {0};
+  pgmld_status_t err = PGMLD_STATUS_INIT;
+  if (pgmld_pool_acquire(pool, deadline_ms, on_acquired, &a, NULL, &err) < 0)
+    fail_msg("pgmld_pool_acquire: %s", err.message);
+  assert_int_equal(a.done, 0);  /* never called back from inside the call */
+  dbtest_run_until(t, &a.done);
+  *st = a.status;
+  if (a.status.code == PGMLD_OK) assert_non_null(a.conn);
+  else assert_null(a.conn);
+  return a.conn;
+}
+
+void dbtest_capture(dbtest_result_t *out, PGresult *res, const pgmld_status_t *st) {
+  out->status = *st;
+  out->has_result = res != NULL;
+  if (res) {
+    out->rs = PQresultStatus(res);
+    const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    snprintf(out->sqlstate, sizeof(out->sqlstate), "%s", s ? s : "");
+    out->ntuples = PQntuples(res);
+    if (out->ntuples > 0 && PQnfields(res) > 0) {
+      out->value_null = PQgetisnull(res, 0, 0);
+      out->value_len = PQgetlength(res, 0, 0);
+      size_t n = (size_t)out->value_len < sizeof(out->value) - 1 ? (size_t)out->value_len
+                                                                  : sizeof(out->value) - 1;
+      memcpy(out->value, PQgetvalue(res, 0, 0), n);
+      out->value[n] = '\0';
+    }
+  }
+  out->done = 1;
+}
+
+static void on_result(pgmld_pool_conn_t *conn, PGresult *res, const pgmld_status_t *st, void *data) {
+  dbtest_capture(data, res, st);
+}
+
+void dbtest_query_start(pgmld_pool_conn_t *c, const pgmld_pool_stmt_t *s, dbtest_result_t *out) {
+  pgmld_status_t err = PGMLD_STATUS_INIT;
+  memset(out, 0, sizeof(*out));
+  if (pgmld_pool_query(c, s, on_result, out, &err) < 0) fail_msg("pgmld_pool_query: %s", err.message);
+  assert_int_equal(out->done, 0);
+}
+
+void dbtest_query(dbtest_t *t, pgmld_pool_conn_t *c, const pgmld_pool_stmt_t *s, dbtest_result_t *out) {
+  dbtest_query_start(c, s, out);
+  dbtest_run_until(t, &out->done);
+}
+
+void dbtest_sql(dbtest_t *t, pgmld_pool_conn_t *c, const char *sql, dbtest_result_t *out) {
+  pgmld_pool_stmt_t s = {.sql = sql};
+  dbtest_query(t, c, &s, out);
+}
