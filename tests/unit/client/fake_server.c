@@ -1,4 +1,5 @@
 /* fake_server.c - the scripted pgmld stand-in (see fake_server.h). */
+#define _GNU_SOURCE   /* accept4 */
 #include "fake_server.h"
 
 #include <errno.h>
