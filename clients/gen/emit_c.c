@@ -16,6 +16,7 @@ typedef struct c_ctx_s {
 
 /* The names one RPC needs in C. */
 typedef struct c_names_s {
+  const char *snake; /* "create_or_get_collection": the statics' suffix */
   const char *fn;     /* pgml_database_create_or_get_collection */
   const char *macro;  /* PGML_DATABASE_CREATE_OR_GET_COLLECTION */
   const char *req;    /* pgml_v1_CreateOrGetCollectionRequest */
@@ -28,6 +29,7 @@ static int names_for(c_ctx_t *t, const pgml_gen_method_t *meth, c_names_t *n) {
   const char *upper = pgml_gen_upper(t->a, meth->name);
   if (snake == NULL || upper == NULL)
     return -ENOMEM;
+  n->snake = snake;
   n->fn = pgml_gen_arena_printf(t->a, "pgml_%s_%s", t->svc, snake);
   n->macro = pgml_gen_arena_printf(t->a, "PGML_%s_%s", t->SVC, upper);
   n->req = pgml_gen_nanopb_name(t->a, meth->request->full_name);
@@ -222,8 +224,8 @@ static int source(c_ctx_t *t) {
       return rc;
     pgml_gen_out_printf(t->o,
         "\n/* ---------------------------------------------------------------- %s */\n\n"
-        "static const %s %s_default = %s_init_zero;\n\n"
-        "static void %s_done(pgml_client_t *c, const pgml_result_t *res, void *msg,\n"
+        "static const %s default_%s = %s_init_zero;\n\n"
+        "static void done_%s(pgml_client_t *c, const pgml_result_t *res, void *msg,\n"
         "        void *arg) {\n"
         "  typed_cb_t t = take(arg);\n"
         "  ((%s_cb)t.fn)(c, res, (%s *)msg, t.ud);\n"
@@ -231,24 +233,24 @@ static int source(c_ctx_t *t) {
         "int %s(pgml_client_t *c, const %s *req,\n"
         "        const pgml_call_options_t *opts, %s_cb cb, void *ud,\n"
         "        uint64_t *id_out) {\n"
-        "  return start(c, %s, %s_fields, req ? req : &%s_default,\n"
-        "               %s_fields, opts, %s_done, (void (*)(void))cb, ud, id_out);\n"
+        "  return start(c, %s, %s_fields, req ? req : &default_%s,\n"
+        "               %s_fields, opts, done_%s, (void (*)(void))cb, ud, id_out);\n"
         "}\n\n"
         "int %s_sync(pgml_client_t *c, const %s *req,\n"
         "        %s *resp, const pgml_call_options_t *opts,\n"
         "        pgml_sync_result_t *out) {\n"
-        "  return pgml_call_sync(c, %s, %s_fields, req ? req : &%s_default,\n"
+        "  return pgml_call_sync(c, %s, %s_fields, req ? req : &default_%s,\n"
         "                        %s_fields, resp, opts, out);\n"
         "}\n",
         meth->name,
-        n.req, n.fn, n.req,
-        n.fn,
+        n.req, n.snake, n.req,
+        n.snake,
         n.fn, n.resp,
         n.fn, n.req, n.fn,
-        n.macro, n.req, n.fn,
-        n.resp, n.fn,
+        n.macro, n.req, n.snake,
+        n.resp, n.snake,
         n.fn, n.req, n.resp,
-        n.macro, n.req, n.fn,
+        n.macro, n.req, n.snake,
         n.resp);
   }
   return 0;

@@ -253,8 +253,16 @@ static int write_classes(pyi_ctx_t *t) {
       "        \"\"\"Closes the connection; calls still running fail with Cancelled.\"\"\"\n"
       "        ...\n"
       "    async def __aenter__(self) -> %s: ...\n"
-      "    async def __aexit__(self, *exc_info: object) -> None: ...\n",
-      svc->name);
+      "    async def __aexit__(self, *exc_info: object) -> None: ...\n"
+      "    @property\n"
+      "    def address(self) -> str:\n"
+      "        \"\"\"The address given to %s().\"\"\"\n"
+      "        ...\n"
+      "    @property\n"
+      "    def pending(self) -> int:\n"
+      "        \"\"\"Calls not yet completed.\"\"\"\n"
+      "        ...\n",
+      svc->name, svc->name);
   for (size_t c = 0; c < m->n_classes; c++) {
     const char *factory = pgml_gen_lang_factory(t->a, L, m->classes[c].name);
     if (factory == NULL)
@@ -279,9 +287,13 @@ static int write_classes(pyi_ctx_t *t) {
         "\nclass %s:\n"
         "    \"\"\"Calls about one %s, made by %s.%s(%s).\"\"\"\n\n"
         "    @property\n"
-        "    def %s(self) -> str: ...\n",
+        "    def %s(self) -> str: ...\n"
+        "    @property\n"
+        "    def database(self) -> %s:\n"
+        "        \"\"\"The %s it was made by.\"\"\"\n"
+        "        ...\n",
         m->classes[c].name, m->classes[c].name, svc->name, factory, PGML_GEN_BOUND_KEY,
-        PGML_GEN_BOUND_KEY);
+        PGML_GEN_BOUND_KEY, svc->name, svc->name);
     for (size_t i = 0; i < svc->n_methods; i++)
       if (strcmp(svc->methods[i].owner, m->classes[c].name) == 0 &&
           (rc = write_method(t, &svc->methods[i])) < 0)

@@ -81,7 +81,7 @@ static int write_fields(table_ctx_t *t) {
   const pgml_gen_model_t *m = t->m;
   for (size_t i = 0; i < m->n_messages; i++) {
     const pgml_gen_message_t *msg = m->messages[i];
-    if (!msg->used || msg->n_fields == 0)
+    if (!pgml_gen_message_shown(msg) || msg->n_fields == 0)
       continue;
     pgml_gen_out_printf(t->o, "/* %s */\nstatic const pgml_field_info_t fields_%zu[] = {\n",
                         msg->full_name, i);

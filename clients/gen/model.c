@@ -41,11 +41,25 @@ typedef struct loader_s {
 } loader_t;
 
 /* protobuf-c allocates the decoded set in the model's arena: one owner, and
- * the arena's fault injection covers the decoding too. */
+ * the arena's fault injection covers the decoding too.  protobuf-c answers
+ * a failed allocation and a malformed input alike (NULL), so the allocator
+ * remembers which it was. */
+typedef struct pb_arena_s {
+  pgml_gen_arena_t *arena;
+  bool failed;
+} pb_arena_t;
+
 static void *arena_pb_alloc(void *data, size_t size) {
-  return pgml_gen_arena_alloc(data, size);
+  pb_arena_t *pa = data;
+  void *p = pgml_gen_arena_alloc(pa->arena, size);
+  if (p == NULL)
+    pa->failed = true;
+  return p;
 }
-static void arena_pb_free(void *data, void *p) {}
+static void arena_pb_free(void *data, void *p) {
+  (void)data;
+  (void)p;
+}
 
 /* ---------------------------------------------------------------- comments */
 
@@ -625,8 +639,45 @@ static int check_returns(loader_t *l) {
   return bad;
 }
 
+/* Two fields of one message that a client would spell alike (protoc already
+ * refuses most such pairs through their JSON names, but not all:
+ * "HTTPServer" and "http_server"). */
+static int check_field_names(loader_t *l, const pgml_gen_message_t *msg) {
+  pgml_gen_arena_t *a = &l->m->arena;
+  size_t n = msg->n_fields;
+  const char **py = pgml_gen_arena_alloc(a, (n + 1) * sizeof(*py));
+  const char **js = pgml_gen_arena_alloc(a, (n + 1) * sizeof(*js));
+  int bad = 0;
+
+  if (py == NULL || js == NULL)
+    return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const char *name = msg->fields[i].name;
+    /* As lang.c spells them: Python keeps the .proto name. */
+    py[i] = pgml_gen_is_python_keyword(name) ? pgml_gen_arena_printf(a, "%s_", name)
+                                             : name;
+    js[i] = pgml_gen_camel(a, name);
+    if (py[i] == NULL || js[i] == NULL)
+      return -ENOMEM;
+    for (size_t k = 0; k < i; k++) {
+      if (strcmp(js[i], js[k]) == 0)
+        bad = pgml_gen_error(l->d, msg->fields[i].where,
+                             "%s: fields %s and %s would both be %s in Node; rename one",
+                             msg->full_name, msg->fields[k].name, name, js[i]);
+      else if (strcmp(py[i], py[k]) == 0)
+        bad = pgml_gen_error(l->d, msg->fields[i].where,
+                             "%s: fields %s and %s would both be %s in Python; rename one",
+                             msg->full_name, msg->fields[k].name, name, py[i]);
+    }
+  }
+  return bad;
+}
+
 /* Two methods on one class whose names a language spells the same would
- * collide; so would a method and the members every class has. */
+ * collide; so would a method and the members every class has, a method
+ * named by a Python keyword, a method whose C name is another's blocking
+ * call or callback type, two fields spelled alike, and a bound class named
+ * like a message.  Reports every one; returns -EINVAL if any, -ENOMEM. */
 static int check_names(loader_t *l) {
   pgml_gen_model_t *m = l->m;
   pgml_gen_arena_t *a = &m->arena;
@@ -641,9 +692,13 @@ static int check_names(loader_t *l) {
       return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
     const pgml_gen_method_t *mi = &m->service.methods[i];
-    /* Members that exist on every class: close() on Database, name on a
-     * bound class, and Database's factory for each bound class. */
-    bool clash = strcmp(snake[i], "close") == 0 || strcmp(snake[i], "name") == 0;
+    /* Members the clients give every class: close(), address and pending
+     * on Database, name and database on a bound class, and Database's
+     * factory for each bound class. */
+    static const char *const members[] = {"close", "address", "pending", "name", "database"};
+    bool clash = false;
+    for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++)
+      clash = clash || strcmp(snake[i], members[k]) == 0;
     for (size_t c = 0; c < m->n_classes && !clash; c++) {
       const char *f = pgml_gen_snake(a, m->classes[c].name);
       if (f == NULL)
@@ -654,12 +709,41 @@ static int check_names(loader_t *l) {
       bad = pgml_gen_error(l->d, mi->where,
                            "rpc %s would be called %s, which the client already has; rename it",
                            mi->name, snake[i]);
+    /* `self` and `timeout` are fine as method names, only not as
+     * parameters; a real keyword cannot name a method. */
+    else if (pgml_gen_is_python_keyword(snake[i]) && strcmp(snake[i], "self") != 0 &&
+             strcmp(snake[i], "timeout") != 0)
+      bad = pgml_gen_error(l->d, mi->where,
+                           "rpc %s would be called %s in Python, which is a keyword; "
+                           "rename it", mi->name, snake[i]);
     for (size_t k = 0; k < i; k++) {
       const pgml_gen_method_t *mk = &m->service.methods[k];
       if (strcmp(mi->owner, mk->owner) == 0 && strcmp(snake[i], snake[k]) == 0)
         bad = pgml_gen_error(l->d, mi->where,
                              "rpc %s and rpc %s would both be %s.%s in the clients",
                              mk->name, mi->name, mi->owner, snake[i]);
+    }
+    /* In C every rpc X also has X_sync() and the type X_cb. */
+    for (size_t k = 0; k < n; k++) {
+      size_t lk = strlen(snake[k]);
+      const char *rest = snake[i] + lk;
+      if (k != i && strncmp(snake[i], snake[k], lk) == 0 &&
+          (strcmp(rest, "_sync") == 0 || strcmp(rest, "_cb") == 0)) {
+        bad = pgml_gen_error(l->d, mi->where,
+                             "rpc %s would be %s in C, the name of rpc %s's %s; rename it",
+                             mi->name, snake[i], m->service.methods[k].name,
+                             rest[1] == 's' ? "blocking call" : "callback type");
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < m->n_messages; i++) {
+    if (m->messages[i]->used && !m->messages[i]->map_entry) {
+      int rc = check_field_names(l, m->messages[i]);
+      if (rc == -ENOMEM)
+        return rc;
+      if (rc < 0)
+        bad = rc;
     }
   }
   for (size_t c = 0; c < m->n_classes; c++) {
@@ -701,7 +785,8 @@ static int find_codes(loader_t *l, const char *codes) {
 
 int pgml_gen_model_load(pgml_gen_model_t *m, const uint8_t *data, size_t len,
                         const char *service, const char *codes, pgml_gen_diag_t *d) {
-  ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &m->arena};
+  pb_arena_t pa = {&m->arena, false};
+  ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &pa};
   Google__Protobuf__FileDescriptorSet *set;
   loader_t l = {.m = m, .d = d};
   size_t n_msgs = 0, n_enums = 0, next = 0;
@@ -712,9 +797,10 @@ int pgml_gen_model_load(pgml_gen_model_t *m, const uint8_t *data, size_t len,
   memset(m, 0, sizeof(*m));
   set = google__protobuf__file_descriptor_set__unpack(&alloc, len, data);
   if (set == NULL) {
-    rc = pgml_gen_error(d, NULL,
-                        "the descriptor set does not decode as a "
-                        "google.protobuf.FileDescriptorSet (or memory ran out)");
+    rc = pa.failed ? -ENOMEM
+                   : pgml_gen_error(d, NULL,
+                                    "the descriptor set (%zu bytes) does not decode as "
+                                    "a google.protobuf.FileDescriptorSet", len);
     goto fail;
   }
   if ((rc = pgml_gen_opt_numbers_find(set, "pgml.v1", &m->opt_numbers, d)) < 0)

@@ -86,6 +86,10 @@ static void put_escaped(pgml_gen_out_t *o, const char *s, size_t len,
       if ((c == '*' && i + 1 < len && s[i + 1] == '/') ||
           (c == '/' && i + 1 < len && s[i + 1] == '*'))
         put_char(o, ' ');
+      /* "??/" is a trigraph for a backslash, which at a line's end draws
+       * -Wtrigraphs even in a comment. */
+      else if (c == '?' && i + 2 < len && s[i + 1] == '?' && s[i + 2] == '/')
+        put_char(o, ' ');
       break;
     case PGML_GEN_ESC_PYDOC:
       /* A quote next to another (or at a line's end, which may be the
