@@ -67,7 +67,8 @@ static const pgmld_setting_t settings[] = {
   {"database", "url", PGMLD_CFG_STRING, "", 0, 0, OFF(database.url),
    "libpq connection URI or key=value string of the PostgreSQL to use.  "
    "Empty: pgmld starts and supervises its own (see [embedded])."},
-  {"database", "pool_size", PGMLD_CFG_INT, "8", 1, 10000,
+  /* 1024: PGMLD_POOL_SIZE_MAX in db/pool.h. */
+  {"database", "pool_size", PGMLD_CFG_INT, "8", 1, 1024,
    OFF(database.pool_size), "PostgreSQL connections pgmld keeps open."},
   {"database", "connect_timeout_ms", PGMLD_CFG_DURATION_MS, "5000", 1,
    HOUR_MS, OFF(database.connect_timeout_ms),
@@ -563,6 +564,13 @@ static int scan_args(load_t *L, int argc, char *const argv[], int apply_settings
     eq = strchr(a, '=');
     f.name = a;
     f.name_len = eq ? (size_t)(eq - a) : strlen(a);
+    /* The name is checked before the value so that a mistyped flag at the
+     * end of the line is reported as unknown, not as lacking a value. */
+    f.setting = find_flag(f.name, f.name_len);
+    if (f.setting == NULL && !(f.name_len == 8 && strncmp(a, "--config", 8) == 0)) {
+      fail(L, "unknown flag %.*s (see pgmld --help)", (int)f.name_len, f.name);
+      return -EINVAL;
+    }
     if (eq != NULL) {
       f.value = eq + 1;
     } else if (i + 1 < argc) {
@@ -571,14 +579,9 @@ static int scan_args(load_t *L, int argc, char *const argv[], int apply_settings
       fail(L, "flag %s needs a value", a);
       return -EINVAL;
     }
-    if (f.name_len == 8 && strncmp(a, "--config", 8) == 0) {
+    if (f.setting == NULL) {
       *config_path = f.value;
       continue;
-    }
-    f.setting = find_flag(f.name, f.name_len);
-    if (f.setting == NULL) {
-      fail(L, "unknown flag %.*s (see pgmld --help)", (int)f.name_len, f.name);
-      return -EINVAL;
     }
     if (apply_settings) {
       char source[160];

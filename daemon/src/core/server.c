@@ -5,12 +5,16 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "db/migrate.h"
+#include "db/pool.h"
+#include "embedded/embedded.h"
 #include "net/conn.h"
 #include "net/unix.h"
 #include "pgml/v1/database.pb-c.h"
@@ -39,6 +43,7 @@ struct pgmld_server_s {
   state_t state;
   int exit_status;
   int stop_requested;               /* a signal came while STARTING */
+  uint64_t signal_ns;               /* uv_hrtime() of the first signal, or 0 */
   uint64_t start_ns;                /* uv_hrtime() at creation */
 
   pgmld_dispatch_t *dispatch;
@@ -56,18 +61,44 @@ struct pgmld_server_s {
   uv_timer_t grace;                 /* bounds the shutdown */
   uv_idle_t reaper;                 /* frees dead connections */
 
-  /* ==== HOOK(db): the pool, created by the db layer (daemon/src/db/pool.h)
-   * in backends_start() and freed in backends_stop().  NULL until then. */
-  struct pgmld_pool_s *pool;
+  /* The database layers, started by backends_start() before listening
+   * and stopped by backends_stop() after the last connection closed. */
+  pgmld_embedded_t *embedded;       /* NULL unless database.url is "" */
+  int embedded_ready;               /* its ready callback has run */
+  pgmld_pool_t *pool;               /* NULL until created; freed by its close */
+  pgmld_pool_wait_t *first_wait;    /* the start-up connection check, pending */
+  int migrating;                    /* pgmld_migrate() has not called back */
+  char pgvector_version[32];        /* from the migrations; "" before */
+
+  const char *features[8];          /* static strings, for ServerInfo */
+  size_t n_features;
 };
 
-static const char *const features[] = {"unix"};
+/* Start-up's first lease waits for at most database.connect_timeout_ms;
+ * the migrations that follow may take this long in all (CREATE EXTENSION,
+ * index builds of later migrations). */
+#define MIGRATE_TIMEOUT_MS 120000u
+
+/* After the grace period, how long the UNAVAILABLE answers may take to be
+ * written before the connections are closed regardless. */
+#define FLUSH_MS 1000u
+
+/* A signal this soon after the first one is taken as the same request; a
+ * later one makes pgmld exit at once. */
+#define SIGNAL_REPEAT_NS (500u * 1000000u)
 
 static void begin_closing(pgmld_server_t *srv);
 static void check_closed(pgmld_server_t *srv);
 
 static void set_state(pgmld_server_t *srv, state_t state)
 {
+  /* Defensive: every step below relies on never going back (a closed
+   * listener or pool is never reopened). */
+  if (state < srv->state) {
+    pgmld_log_error("server", "impossible state change %s -> %s", state_names[srv->state],
+                    state_names[state]);
+    abort();
+  }
   pgmld_log_debug("server", "%s -> %s", state_names[srv->state], state_names[state]);
   srv->state = state;
 }
@@ -96,17 +127,29 @@ struct pgmld_pool_s *pgmld_server_pool(const pgmld_server_t *srv)
 
 void pgmld_server_pool_info(const pgmld_server_t *srv, pgmld_pool_info_t *out)
 {
+  pgmld_pool_stats_t ps;
+
   memset(out, 0, sizeof(*out));
-  /* ==== HOOK(db): when srv->pool is set, fill *out from the pool's
-   * statistics (size, idle, busy, connecting, broken, waiting). */
-  (void)srv;
+  if (srv->pool == NULL)
+    return;
+  pgmld_pool_stats(srv->pool, &ps);
+  out->size = ps.size;
+  out->idle = ps.idle;
+  out->busy = ps.busy;
+  out->connecting = ps.connecting;
+  out->broken = ps.broken;
+  out->waiting = ps.waiting;
+}
+
+const char *pgmld_server_pgvector_version(const pgmld_server_t *srv)
+{
+  return srv->pgvector_version;
 }
 
 const char *const *pgmld_server_features(const pgmld_server_t *srv, size_t *n)
 {
-  (void)srv;
-  *n = PGMLD_ARRAY_LEN(features);
-  return features;
+  *n = srv->n_features;
+  return srv->features;
 }
 
 const struct pgmld_dispatch_s *pgmld__server_dispatch(const pgmld_server_t *srv)
@@ -176,21 +219,19 @@ void pgmld__server_call_ended(pgmld_server_t *srv)
 
 static void listen_now(pgmld_server_t *srv);
 static void stop_handles(pgmld_server_t *srv);
+static void backends_stopped(pgmld_server_t *srv);
 
-/* ==== HOOK(embedded, db): start-up of the database layers, before the
- * server listens.  The intended sequence, each step continuing from the
- * previous one's callback:
- *   1. if srv->cfg->database.url is "", start the embedded PostgreSQL
- *      (daemon/src/embedded/) and take the URL it serves on;
- *   2. srv->pool = pgmld_pool_new(&srv->loop, url, srv->cfg, ...), and
- *      wait until it can serve (or until database.connect_timeout_ms);
- *   3. backends_started(srv, 0), or backends_started(srv, -errno) after
- *      logging why start-up failed.
- * Until those layers exist, the server starts without a database. */
+static void add_feature(pgmld_server_t *srv, const char *name)
+{
+  if (srv->n_features < PGMLD_ARRAY_LEN(srv->features))
+    srv->features[srv->n_features++] = name;
+}
+
+/* The end of start-up's database part: listen, or give up.  Failures were
+ * logged by the step that failed. */
 static void backends_started(pgmld_server_t *srv, int status)
 {
   if (status < 0) {
-    pgmld_log_error("server", "the database layers failed to start");
     srv->exit_status = 1;
     set_state(srv, STATE_CLOSING);
     check_closed(srv);
@@ -204,27 +245,189 @@ static void backends_started(pgmld_server_t *srv, int status)
   listen_now(srv);
 }
 
-static void backends_start(pgmld_server_t *srv)
+static void on_migrated(const pgmld_migrate_result_t *result, const pgmld_status_t *status,
+                        void *data)
 {
+  pgmld_server_t *srv = data;
+
+  srv->migrating = 0;
+  if (status->code != PGMLD_OK) {
+    pgmld_log_error("server", "cannot prepare the database: %s (%s)", status->message,
+                    pgmld_code_name(status->code));
+    backends_started(srv, -EIO);
+    return;
+  }
+  snprintf(srv->pgvector_version, sizeof(srv->pgvector_version), "%s",
+           result->pgvector_version);
+  if (result->pgvector_iterative_scan)
+    add_feature(srv, "pgvector-iterative-scan");
   backends_started(srv, 0);
 }
 
-/* ==== HOOK(db, embedded): shutdown of the database layers, after the last
- * call ended and every connection closed (so no handler still holds a pool
- * connection):
- *   1. pgmld_pool_free(srv->pool); srv->pool = NULL;
- *   2. stop the embedded PostgreSQL, if started, and wait for it to exit;
- *   3. backends_stopped(srv). */
+/* The first lease proves PostgreSQL answers; the migrations follow. */
+static void on_first_conn(pgmld_pool_conn_t *conn, const pgmld_status_t *status, void *data)
+{
+  pgmld_server_t *srv = data;
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+
+  srv->first_wait = NULL;
+  if (conn == NULL) {
+    if (srv->stop_requested) {
+      backends_started(srv, 0);
+      return;
+    }
+    pgmld_log_error("server", "cannot connect to PostgreSQL within "
+                    "database.connect_timeout_ms (%u ms): %s",
+                    srv->cfg->database.connect_timeout_ms, status->message);
+    backends_started(srv, -EIO);
+    return;
+  }
+  pgmld_log_info("server", "connected to PostgreSQL %d.%d",
+                 pgmld_pool_conn_server_version(conn) / 10000,
+                 pgmld_pool_conn_server_version(conn) % 10000);
+  pgmld_pool_release(conn);
+  if (srv->stop_requested) {
+    backends_started(srv, 0);
+    return;
+  }
+  if (pgmld_migrate(srv->pool, uv_now(&srv->loop) + MIGRATE_TIMEOUT_MS, on_migrated, srv,
+                    &st) < 0) {
+    pgmld_log_error("server", "cannot start the database migrations: %s", st.message);
+    backends_started(srv, -EIO);
+    return;
+  }
+  srv->migrating = 1;
+}
+
+/* Creates the pool on conninfo (copied) and checks that it connects. */
+static void pool_start(pgmld_server_t *srv, const char *conninfo)
+{
+  const pgmld_config_t *cfg = srv->cfg;
+  pgmld_pool_config_t pc = {0};
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+
+  pc.conninfo = conninfo;
+  pc.application_name = "pgmld";
+  pc.size = cfg->database.pool_size;
+  pc.connect_timeout_ms = cfg->database.connect_timeout_ms;
+  if (pgmld_pool_new(&srv->loop, &pc, &srv->pool, &st) < 0) {
+    pgmld_log_error("server", "cannot create the database pool: %s", st.message);
+    backends_started(srv, -EINVAL);
+    return;
+  }
+  if (pgmld_pool_acquire(srv->pool, uv_now(&srv->loop) + cfg->database.connect_timeout_ms,
+                         on_first_conn, srv, &srv->first_wait, &st) < 0) {
+    pgmld_log_error("server", "cannot use the database pool: %s", st.message);
+    backends_started(srv, -EIO);
+  }
+}
+
+static void on_embedded_ready(pgmld_embedded_t *e, const pgmld_status_t *err,
+                              const char *conninfo, void *data)
+{
+  pgmld_server_t *srv = data;
+
+  srv->embedded_ready = 1;
+  if (err != NULL) {
+    pgmld_log_error("server", "the embedded PostgreSQL did not start: %s", err->message);
+    backends_started(srv, -EIO);
+    return;
+  }
+  pgmld_log_info("server", "embedded PostgreSQL running (bin %s, pid %d)",
+                 pgmld_embedded_bindir(e), (int)pgmld_embedded_pid(e));
+  if (srv->stop_requested) {
+    backends_started(srv, 0);
+    return;
+  }
+  pool_start(srv, conninfo);
+}
+
+/* Start-up of the database layers, before the server listens, each step
+ * continuing from the previous one's callback: the embedded PostgreSQL when
+ * database.url is "", the pool and its first connection, the migrations. */
+static void backends_start(pgmld_server_t *srv)
+{
+  const pgmld_config_t *cfg = srv->cfg;
+  pgmld_embedded_config_t ec = {0};
+  int rc;
+
+  if (cfg->database.url[0] != '\0') {
+    pool_start(srv, cfg->database.url);
+    return;
+  }
+  ec.state_dir = cfg->embedded.state_dir;
+  ec.postgres_bindir = cfg->embedded.postgres_bindir[0] ? cfg->embedded.postgres_bindir : NULL;
+  ec.user = cfg->embedded.user[0] ? cfg->embedded.user : NULL;
+  pgmld_log_info("server", "database.url is empty: starting the embedded PostgreSQL in %s",
+                 ec.state_dir);
+  rc = pgmld_embedded_start(&srv->loop, &ec, on_embedded_ready, srv, &srv->embedded);
+  if (rc < 0) {
+    pgmld_log_error("server", "cannot start the embedded PostgreSQL: %s", uv_strerror(rc));
+    backends_started(srv, rc);
+    return;
+  }
+  add_feature(srv, "embedded-postgres");
+}
+
+/* A stop requested while starting: cut short what can be cut short.  The
+ * migrations cannot (they finish within their deadline). */
+static void backends_abort_start(pgmld_server_t *srv)
+{
+  if (srv->embedded != NULL && !srv->embedded_ready) {
+    /* Its ready callback will not run: start-up ends here. */
+    srv->embedded_ready = 1;
+    backends_started(srv, 0);
+  } else if (srv->first_wait != NULL) {
+    pgmld_pool_acquire_cancel(srv->first_wait);   /* on_first_conn follows */
+  }
+}
+
+static void on_embedded_stopped(void *data)
+{
+  pgmld_server_t *srv = data;
+
+  pgmld_log_info("server", "embedded PostgreSQL stopped");
+  backends_stopped(srv);
+}
+
+static void stop_embedded(pgmld_server_t *srv)
+{
+  pgmld_embedded_t *e = srv->embedded;
+
+  if (e == NULL) {
+    backends_stopped(srv);
+    return;
+  }
+  srv->embedded = NULL;
+  pgmld_embedded_stop(e, on_embedded_stopped, srv);
+}
+
+static void on_pool_closed(void *data)
+{
+  stop_embedded(data);
+}
+
+/* Shutdown of the database layers, after the last call ended and every
+ * connection closed (so no handler still holds a pool connection): the
+ * pool, then the embedded PostgreSQL. */
+static void backends_stop(pgmld_server_t *srv)
+{
+  pgmld_pool_t *pool = srv->pool;
+
+  set_state(srv, STATE_STOPPING);
+  if (pool == NULL) {
+    stop_embedded(srv);
+    return;
+  }
+  /* ServerInfo must not read a pool that is going away. */
+  srv->pool = NULL;
+  pgmld_pool_close(pool, on_pool_closed, srv);
+}
+
 static void backends_stopped(pgmld_server_t *srv)
 {
   set_state(srv, STATE_STOPPED);
   stop_handles(srv);
-}
-
-static void backends_stop(pgmld_server_t *srv)
-{
-  set_state(srv, STATE_STOPPING);
-  backends_stopped(srv);
 }
 
 /* ------------------------------------------------------------ shutdown */
@@ -252,7 +455,7 @@ static void check_closed(pgmld_server_t *srv)
 static void begin_closing(pgmld_server_t *srv)
 {
   set_state(srv, STATE_CLOSING);
-  pgmld_conns_close_all(srv);
+  pgmld_conns_close_all(srv, 1);
   check_closed(srv);
 }
 
@@ -266,13 +469,17 @@ static void on_grace_over(uv_timer_t *t)
                    "(%u ms): answering them UNAVAILABLE",
                    (unsigned long long)srv->n_calls, srv->cfg->server.shutdown_grace_ms);
     set_state(srv, STATE_CLOSING);
-  } else {
-    pgmld_log_warn("server", "%zu connections still flushing after "
-                   "server.shutdown_grace_ms; closing them", srv->n_conns);
+    snprintf(msg, sizeof(msg), "pgmld shut down before the call finished "
+             "(server.shutdown_grace_ms is %u)", srv->cfg->server.shutdown_grace_ms);
+    pgmld_conns_abort_all(srv, PGMLD_UNAVAILABLE, msg);
+    /* Those answers get a little time to reach clients that read. */
+    (void)uv_timer_start(&srv->grace, on_grace_over, FLUSH_MS, 0);
+  } else if (srv->state == STATE_CLOSING) {
+    pgmld_log_warn("server", "%zu connections still not closed %s; closing them now",
+                   srv->n_conns, "(a client not reading its answers, or a handler "
+                   "that has not ended its call)");
+    pgmld_conns_close_all(srv, 0);
   }
-  snprintf(msg, sizeof(msg), "pgmld shut down before the call finished "
-           "(server.shutdown_grace_ms is %u)", srv->cfg->server.shutdown_grace_ms);
-  pgmld_conns_abort_all(srv, PGMLD_UNAVAILABLE, msg);
   check_closed(srv);
 }
 
@@ -280,7 +487,10 @@ void pgmld_server_shutdown(pgmld_server_t *srv)
 {
   switch (srv->state) {
   case STATE_STARTING:
-    srv->stop_requested = 1;
+    if (!srv->stop_requested) {
+      srv->stop_requested = 1;
+      backends_abort_start(srv);
+    }
     return;
   case STATE_RUNNING:
     break;
@@ -305,15 +515,26 @@ void pgmld_server_shutdown(pgmld_server_t *srv)
 static void on_signal(uv_signal_t *h, int signum)
 {
   pgmld_server_t *srv = h->data;
+  const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+  uint64_t now = uv_hrtime();
 
   if (srv->state >= STATE_DRAINING || srv->stop_requested) {
-    /* The operator does not want to wait: no cleanup, no flushing. */
-    static const char msg[] = "pgmld: second signal, exiting at once\n";
-    ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    (void)n;
+    /* Ctrl-C reaches the whole process group, so a supervising script's
+     * own kill -TERM often follows within milliseconds: that is the same
+     * request, not an operator who does not want to wait. */
+    if (srv->signal_ns != 0 && now - srv->signal_ns < SIGNAL_REPEAT_NS) {
+      pgmld_log_info("server", "received %s: shutdown already under way", name);
+      return;
+    }
+    pgmld_log_warn("server", "received %s during the shutdown: exiting at once", name);
+    /* No cleanup, no flushing; but PostgreSQL is told to stop rather than
+     * left running without its supervisor. */
+    if (srv->embedded != NULL && pgmld_embedded_pid(srv->embedded) > 0)
+      (void)kill(pgmld_embedded_pid(srv->embedded), SIGINT);
     _exit(1);
   }
-  pgmld_log_info("server", "received %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  srv->signal_ns = now;
+  pgmld_log_info("server", "received %s", name);
   pgmld_server_shutdown(srv);
 }
 
@@ -350,6 +571,7 @@ int pgmld_server_new(const pgmld_config_t *cfg, pgmld_server_t **out)
   }
   srv->cfg = cfg;
   srv->start_ns = uv_hrtime();
+  add_feature(srv, "unix");
   pgmld_list_init(&srv->conns);
   pgmld_list_init(&srv->dead);
   rc = uv_loop_init(&srv->loop);

@@ -3,18 +3,27 @@
  *
  * Start-up, in order: the method table is built from the service
  * descriptor and the handlers registered (a handler for a method the
- * descriptor lacks fails start-up); the database layers start (embedded
- * PostgreSQL when database.url is empty, then the pool: see the HOOK marks
- * in server.c); only then does the server listen.
+ * descriptor lacks fails start-up); when database.url is "" the embedded
+ * PostgreSQL starts (embedded.state_dir, embedded.postgres_bindir,
+ * embedded.user) and its conninfo is used; the pool opens
+ * database.pool_size connections and one must answer within
+ * database.connect_timeout_ms; the migrations run (pgvector missing, or a
+ * database newer than this binary, fails start-up); only then does the
+ * server listen.  A failure at any step is logged and pgmld_server_run()
+ * returns 1 after undoing the steps before it.  A signal during start-up
+ * stops it where it is (exit 0).
  *
  * Shutdown, on SIGTERM or SIGINT (or pgmld_server_shutdown()): the
  * listeners close at once (the socket file is removed); requests that
  * arrive afterwards on open connections are answered UNAVAILABLE; calls in
  * flight may finish for up to server.shutdown_grace_ms, then those still
- * running are answered UNAVAILABLE and their cancel hooks run.  Once the
- * last call has ended and the connections are closed, the pool and the
- * embedded PostgreSQL stop and pgmld_server_run() returns 0.  A second
- * signal exits the process at once with status 1.
+ * running are answered UNAVAILABLE and their cancel hooks run; answers get
+ * one more second to be written.  Once the last call has ended and the
+ * connections are closed, the pool closes, the embedded PostgreSQL stops
+ * and pgmld_server_run() returns 0.  A second signal, 0.5 s or more after
+ * the first, exits the process at once with status 1 (after telling the
+ * embedded PostgreSQL to shut down); one sooner than that is taken as a
+ * repeat of the first (Ctrl-C plus a script's kill -TERM) and ignored.
  *
  * Errors: functions return 0 or a negative errno / libuv code.
  */
@@ -30,7 +39,7 @@
 
 typedef struct pgmld_server_s pgmld_server_t;
 
-/* The database pool (daemon/src/db/pool.h); NULL until the db layer runs. */
+/* The database pool (daemon/src/db/pool.h: pgmld_pool_t). */
 struct pgmld_pool_s;
 
 /* What ServerInfo reports about the pool: all zero until a pool exists. */
@@ -65,10 +74,15 @@ uv_loop_t *pgmld_server_loop(pgmld_server_t *srv);
 const pgmld_config_t *pgmld_server_config(const pgmld_server_t *srv);
 uint64_t pgmld_server_uptime_ms(const pgmld_server_t *srv);
 
-/* The pool, or NULL while the database layer is not running. */
+/* The pool, for handlers (db/pool.h: pgmld_pool_acquire() ...).  Never
+ * NULL while the server listens: it exists before listening starts and is
+ * closed only after the last call ended. */
 struct pgmld_pool_s *pgmld_server_pool(const pgmld_server_t *srv);
 /* Fills *out with the pool's state (zeros without a pool). */
 void pgmld_server_pool_info(const pgmld_server_t *srv, pgmld_pool_info_t *out);
+
+/* The pgvector version the migrations found ("0.8.2"), "" before. */
+const char *pgmld_server_pgvector_version(const pgmld_server_t *srv);
 
 /* Build and runtime features for ServerInfo ("unix", ...); *n gets the
  * count.  Owned by the server. */

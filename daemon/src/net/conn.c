@@ -354,16 +354,16 @@ void pgmld_conns_abort_all(pgmld_server_t *srv, pgmld_code_t code, const char *m
       pgmld_call_t *call = PGMLD_CONTAINER_OF(conn->pending.next, pgmld_call_t, link);
       pgmld__call_abort(call, code, message);
     }
-    close_conn(conn, 0);
+    close_conn(conn, 1);
   }
 }
 
-void pgmld_conns_close_all(pgmld_server_t *srv)
+void pgmld_conns_close_all(pgmld_server_t *srv, int flush)
 {
   pgmld_list_t *head = pgmld__server_conns(srv), *pos, *tmp;
 
   pgmld_list_foreach_safe(pos, tmp, head) {
-    close_conn(PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link), 1);
+    close_conn(PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link), flush);
   }
 }
 

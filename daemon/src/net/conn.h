@@ -35,12 +35,14 @@ PGMLD_MUST_CHECK int pgmld_conn_new(pgmld_server_t *srv, pgmld_transport_t *t,
 
 /* Answers every request still unanswered on every connection of srv with
  * `code` and `message` (UNAVAILABLE at shutdown), runs their cancel hooks,
- * and closes the connections without waiting for the handlers. */
+ * and closes the connections once those answers are sent, without waiting
+ * for the handlers. */
 void pgmld_conns_abort_all(pgmld_server_t *srv, pgmld_code_t code,
                            const char *message);
 
-/* Closes every connection of srv once its queued responses are sent. */
-void pgmld_conns_close_all(pgmld_server_t *srv);
+/* Closes every connection of srv: once its queued responses are sent when
+ * `flush`, else at once (what the socket does not take is dropped). */
+void pgmld_conns_close_all(pgmld_server_t *srv, int flush);
 
 /* Frees every connection the server was handed as dead (see
  * pgmld__server_conn_dead()); called by the server from its idle handle. */

@@ -508,6 +508,24 @@ static int clear_stale_socket(const char *path)
   return 0;
 }
 
+/* libuv reports a missing directory as EACCES (as Windows would), which
+ * sends the operator looking at permissions: look at the directory. */
+static void log_bind_error(const char *path, int rc)
+{
+  const char *slash = strrchr(path, '/');
+  char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  struct stat st;
+
+  if (slash != NULL && slash != path) {
+    snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) < 0 && errno == ENOENT) {
+      pgmld_log_error("unix", "cannot bind %s: the directory %s does not exist", path, dir);
+      return;
+    }
+  }
+  pgmld_log_error("unix", "cannot bind %s: %s", path, uv_strerror(rc));
+}
+
 int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
                       pgmld_unix_listener_t **out)
 {
@@ -517,6 +535,14 @@ int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
   int rc;
 
   *out = NULL;
+  /* sockaddr_un has a fixed size; a longer path would be cut short and the
+   * socket created somewhere else. */
+  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    pgmld_log_error("unix", "server.socket_path %s is %zu bytes long; a Unix socket "
+                    "path can have at most %zu", path, strlen(path),
+                    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    return -ENAMETOOLONG;
+  }
   rc = clear_stale_socket(path);
   if (rc < 0)
     return rc;
@@ -545,7 +571,7 @@ int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
   rc = uv_pipe_bind(&l->pipe, path);
   umask(old_umask);
   if (rc < 0) {
-    pgmld_log_error("unix", "cannot bind %s: %s", path, uv_strerror(rc));
+    log_bind_error(path, rc);
     goto fail;
   }
   l->bound = 1;
