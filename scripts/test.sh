@@ -12,14 +12,14 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/bootstrap.sh
 
-echo "== gcc build, warnings as errors (build/gcc)"
+echo "== gcc build of everything, tests included, warnings as errors (build/gcc)"
 cmake -S . -B build/gcc -G Ninja -DCMAKE_C_COMPILER=gcc -DPGML_WERROR=ON \
-      -DBUILD_TESTING=OFF >/dev/null
+      -DPGML_BUILD_PYTHON=ON -DBUILD_TESTING=ON >/dev/null
 ninja -C build/gcc -j"$jobs"
 
 echo "== clang build with ASan + UBSan + libFuzzer (build/test)"
 cmake -S . -B build/test -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-      -DPGML_SANITIZE=ON -DPGML_FUZZ=ON -DPGML_WERROR=ON >/dev/null
+      -DPGML_SANITIZE=ON -DPGML_FUZZ=ON -DPGML_WERROR=ON -DPGML_BUILD_PYTHON=ON >/dev/null
 ninja -C build/test -j"$jobs"
 
 echo "== ctest"

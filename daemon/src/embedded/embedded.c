@@ -42,7 +42,6 @@
  * shortest delay again: it was not crash-looping. */
 #define STABLE_RUN_MS 30000u
 #define DISTRO_ROOT "/usr/lib/postgresql"
-#define ENV_BINDIR "PGMLD_POSTGRES_BINDIR"
 /* Environment variables the children get from pgmld; nothing else, so
  * that PGDATA, PGPORT, PGOPTIONS and the like cannot steer them. */
 static const char *const passed_env[] = {"PATH", "TZ", "TMPDIR", "LD_LIBRARY_PATH"};
@@ -71,7 +70,6 @@ struct pgmld_embedded_s {
   /* Settings, copied at start. */
   char *state_dir;
   char *bindir_cfg;
-  char *bindir_env;
   char *path_env;
   char *user;
   char **settings; /* NULL-terminated */
@@ -321,7 +319,6 @@ static void prepare_job(uv_work_t *w) {
   pgmld_embedded_t *e = w->data;
   pgmld__pgfind_spec_t spec = {
       .configured = e->bindir_cfg,
-      .env = e->bindir_env,
       .prefix = PGMLD_INSTALL_PREFIX,
       .path = e->path_env,
       .distro_root = DISTRO_ROOT,
@@ -764,7 +761,6 @@ static void destroy(pgmld_embedded_t *e) {
   pgmld_free(e->job_detail);
   pgmld_free(e->state_dir);
   pgmld_free(e->bindir_cfg);
-  pgmld_free(e->bindir_env);
   pgmld_free(e->path_env);
   pgmld_free(e->user);
   for (i = 0; e->settings && e->settings[i]; i++)
@@ -814,7 +810,6 @@ static int copy_config(pgmld_embedded_t *e, const pgmld_embedded_config_t *cfg) 
   DUP(e->state_dir, cfg->state_dir);
   if (cfg->postgres_bindir && cfg->postgres_bindir[0])
     DUP(e->bindir_cfg, cfg->postgres_bindir);
-  DUP(e->bindir_env, getenv(ENV_BINDIR));
   DUP(e->path_env, getenv("PATH"));
   DUP(e->user, cfg->user && cfg->user[0] ? cfg->user : DEFAULT_USER);
 #undef DUP

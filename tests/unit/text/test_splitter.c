@@ -35,6 +35,9 @@ typedef struct split_case_s {
 #define E3 "\xF0\x9F\x98\x82"
 #define E4 "\xF0\x9F\xA4\xA3"
 #define E5 "\xF0\x9F\x98\x83"
+/* 52 vertical tabs: ASCII whitespace that no default separator splits. */
+#define VT4 "\v\v\v\v"
+#define VT52 VT4 VT4 VT4 VT4 VT4 VT4 VT4 VT4 VT4 VT4 VT4 VT4 VT4
 
 static const split_case_t cases[] = {
   {"fits in one chunk", NULL, 0, 0, {NULL}, "Short text.\n\nTwo paragraphs.",
@@ -83,6 +86,22 @@ static const split_case_t cases[] = {
    {"abcd", "defg", "ghij", NULL}},
   {"character: empty separator", "character", 3, 0, {"", NULL}, "abcdefg",
    {"abc", "def", "g", NULL}},
+  /* The whitespace left between a trimmed piece and the next one is inside
+   * the chunk that holds both, so it counts against chunk_size. */
+  {"trimmed piece: the whitespace after it counts", "recursive_character", 6, 0, {"|", NULL},
+   "ab        |c", {"ab", "|c", NULL}},
+  /* tests/fuzz/crashes/splitter-recursive-custom-separators: one chunk of
+   * 19 code points ("|b", 11 spaces, "|d;e f") came out. */
+  {"fuzz: custom separators, trimmed piece", "recursive_character", 9, 2, {"|", ";", NULL},
+   "a\x12|b         \x12|b           |d;e f   ", {"a\x12", "|b", "\x12", "|b", "|d;e f", NULL}},
+  /* tests/fuzz/crashes/splitter-markdown-large-overlap: one chunk of 63
+   * code points came out, with or without the overlap. */
+  {"fuzz: markdown, large overlap", "markdown", 33, 32, {NULL}, " af    pa" VT52 "\nTl",
+   {"af    pa", "Tl", NULL}},
+  {"fuzz: recursive_character, large overlap", "recursive_character", 33, 32, {NULL},
+   " af    pa" VT52 "\nTl", {"af    pa", "Tl", NULL}},
+  {"fuzz: large overlap, no overlap", "recursive_character", 33, 0, {NULL},
+   " af    pa" VT52 "\nTl", {"af    pa", "Tl", NULL}},
   {"markdown: sections", "markdown", 1000, 0, {NULL},
    "Intro text.\n\n# Title\n\nBody one.\n\n## Sub\n\nSub body.\n",
    {"Intro text.", "# Title\n\nBody one.", "## Sub\n\nSub body.", NULL}},
@@ -196,6 +215,126 @@ static void test_properties(void **state) {
   }
 }
 
+/* A small deterministic generator (xorshift64), so that a failure names a
+ * seed that reproduces it. */
+static uint64_t rnd_next(uint64_t *s) {
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+static size_t rnd_below(uint64_t *s, size_t n) { return (size_t)(rnd_next(s) % n); }
+
+static int is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static int is_continuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
+/* Checks one split of text[0..len) against what splitter.h promises:
+ * every chunk non-empty, inside the text, on code-point boundaries,
+ * trimmed, at most `size` code points; chunks in text order (starts and
+ * ends never go back); and every non-blank byte inside some chunk. */
+static void check_chunks(const char *what, uint64_t seed, const char *text, size_t len,
+                         uint32_t size, const pgmld_chunk_list_t *list) {
+  size_t i, k, covered_to = 0, prev_off = 0, prev_end = 0, cps;
+
+  for (i = 0; i < list->n; i++) {
+    const pgmld_chunk_t *c = &list->chunks[i];
+    if (c->length == 0 || c->offset > len || c->length > len - c->offset)
+      fail_msg("%s seed %llu: chunk %zu (%zu+%zu) outside the text of %zu bytes", what,
+               (unsigned long long)seed, i, c->offset, c->length, len);
+    if (is_continuation(text[c->offset]) ||
+        (c->offset + c->length < len && is_continuation(text[c->offset + c->length])) ||
+        pgmld_utf8_find_invalid(text + c->offset, c->length) != c->length)
+      fail_msg("%s seed %llu: chunk %zu cut inside a UTF-8 sequence", what,
+               (unsigned long long)seed, i);
+    if (is_blank(text[c->offset]) || is_blank(text[c->offset + c->length - 1]))
+      fail_msg("%s seed %llu: chunk %zu not trimmed", what, (unsigned long long)seed, i);
+    cps = pgmld_utf8_count(text + c->offset, c->length);
+    if (cps > size)
+      fail_msg("%s seed %llu: chunk %zu has %zu code points, chunk_size %u", what,
+               (unsigned long long)seed, i, cps, size);
+    if (c->offset < prev_off || c->offset + c->length < prev_end)
+      fail_msg("%s seed %llu: chunk %zu goes back in the text", what, (unsigned long long)seed,
+               i);
+    for (k = covered_to; k < c->offset; k++)
+      if (!is_blank(text[k]))
+        fail_msg("%s seed %llu: byte %zu lost before chunk %zu", what, (unsigned long long)seed,
+                 k, i);
+    prev_off = c->offset;
+    prev_end = c->offset + c->length;
+    if (prev_end > covered_to)
+      covered_to = prev_end;
+  }
+  for (k = covered_to; k < len; k++)
+    if (!is_blank(text[k]))
+      fail_msg("%s seed %llu: byte %zu lost after the last chunk", what,
+               (unsigned long long)seed, k);
+}
+
+/* The same properties over many random texts and specs: texts built from
+ * fragments that hit the separators, blank runs the trimming removes,
+ * markdown headings and fences, and 2-, 3- and 4-byte characters; sizes
+ * from 1 to 40 with any overlap below them, often the largest. */
+static void test_random_properties(void **state) {
+  static const char *const frags[] = {
+    "a", "bc", "word", " ", "   ", "\t", "\v\v", "\n", "\n\n", "\r\n", "|", ";", "\xC3\xA9",
+    "\xE2\x82\xAC", E1, "# ", "\n## h\n", "\n```\n", "ab", "\xE2\x82\xAC\xE2\x82\xAC",
+  };
+  static const char *const sep_pool[] = {
+    "|", ";", " ", "\n", "\n\n", "", "ab", "\xE2\x82\xAC", "\xC3\xA9", "\v", "# ",
+  };
+  static const char *const names[] = {"recursive_character", "character", "markdown"};
+  char text[1024];
+  char *seps[4];
+  uint64_t seed;
+  unsigned run;
+
+  for (run = 0; run < 20000; run++) {
+    pgmld_status_t st = PGMLD_STATUS_INIT;
+    pgmld_chunk_list_t list = PGMLD_CHUNK_LIST_INIT;
+    pgmld_splitter_spec_t spec;
+    pgmld_splitter_t *sp;
+    uint64_t s;
+    size_t len = 0, nfrag, i, fl;
+    uint32_t size;
+
+    seed = 0x9E3779B97F4A7C15ull ^ ((uint64_t)run * 0x100000001B3ull);
+    s = seed;
+    memset(&spec, 0, sizeof(spec));
+    spec.name = names[rnd_below(&s, PGMLD_ARRAY_LEN(names))];
+    size = 1u + (uint32_t)rnd_below(&s, 40);
+    spec.chunk_size = size;
+    spec.chunk_overlap = rnd_below(&s, 3) == 0 ? size - 1 : (uint32_t)rnd_below(&s, size);
+    if (rnd_below(&s, 2) == 0) {
+      spec.n_separators = 1 + rnd_below(&s, PGMLD_ARRAY_LEN(seps));
+      for (i = 0; i < spec.n_separators; i++)
+        seps[i] = (char *)sep_pool[rnd_below(&s, PGMLD_ARRAY_LEN(sep_pool))];
+      spec.separators = seps;
+    }
+    nfrag = rnd_below(&s, 120);
+    for (i = 0; i < nfrag; i++) {
+      const char *f = frags[rnd_below(&s, PGMLD_ARRAY_LEN(frags))];
+      fl = strlen(f);
+      if (len + fl >= sizeof(text))
+        break;
+      memcpy(text + len, f, fl);
+      len += fl;
+    }
+    text[len] = '\0';
+
+    if (pgmld_splitter_new(&spec, &sp, &st) != 0)
+      fail_msg("seed %llu: %s", (unsigned long long)seed, st.message);
+    if (pgmld_splitter_split(sp, text, len, NULL, &list, &st) != 0)
+      fail_msg("seed %llu: %s", (unsigned long long)seed, st.message);
+    check_chunks(spec.name, seed, text, len, size, &list);
+    pgmld_chunk_list_free(&list);
+    pgmld_splitter_free(sp);
+  }
+}
+
 static void test_overlap_shares_text(void **state) {
   pgmld_status_t st = PGMLD_STATUS_INIT;
   pgmld_chunk_list_t list = PGMLD_CHUNK_LIST_INIT;
@@ -272,7 +411,7 @@ static void test_validation_errors(void **state) {
   static const struct {
     pgmld_splitter_spec_t spec;
     const char *message;
-  } cases[] = {
+  } bad_specs[] = {
     {{"sentence", 0, 0, 0, NULL},
      "splitter.name: unknown splitter \"sentence\" (known: recursive_character, character, "
      "markdown)"},
@@ -295,13 +434,13 @@ static void test_validation_errors(void **state) {
   memset(long_sep, '-', sizeof(long_sep) - 1);
   for (i = 0; i < PGMLD_ARRAY_LEN(many); i++)
     many[i] = "x";
-  for (i = 0; i < PGMLD_ARRAY_LEN(cases); i++) {
+  for (i = 0; i < PGMLD_ARRAY_LEN(bad_specs); i++) {
     pgmld_status_t st = PGMLD_STATUS_INIT;
     pgmld_splitter_t *sp = (pgmld_splitter_t *)&st;
-    assert_int_equal(pgmld_splitter_new(&cases[i].spec, &sp, &st), -EINVAL);
+    assert_int_equal(pgmld_splitter_new(&bad_specs[i].spec, &sp, &st), -EINVAL);
     assert_null(sp);
     assert_int_equal(st.code, PGMLD_INVALID_ARGUMENT);
-    assert_string_equal(st.message, cases[i].message);
+    assert_string_equal(st.message, bad_specs[i].message);
   }
   /* At the limits: accepted. */
   {
@@ -411,6 +550,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cases),
     cmocka_unit_test(test_properties),
+    cmocka_unit_test(test_random_properties),
     cmocka_unit_test(test_overlap_shares_text),
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_validation_errors),
