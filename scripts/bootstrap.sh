@@ -12,7 +12,8 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libuv1-dev libpq-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libwebsockets-dev libcmocka-dev libinih-dev
-  libjansson-dev libxxhash-dev python3-dev python3-venv git
+  libjansson-dev libxxhash-dev libssl-dev libwebsockets-evlib-uv python3-dev
+  python3-venv git systemd groff-base
 )
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
