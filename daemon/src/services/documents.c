@@ -250,7 +250,7 @@ static void up_write(pgmld_svc_job_t *job)
   if (pgmld__svc_batch_sql(&job->batch, "COMMIT") < 0)
     goto nomem;
   for (i = 0; i < uj->n; i++)
-    free(texts[i]);
+    pgmld_free(texts[i]);
   pgmld_free(texts);
   pgmld__svc_run(job, 0, up_committed);
   return;
@@ -260,7 +260,7 @@ nomem:
 fail:
   if (texts != NULL)
     for (i = 0; i < uj->n; i++)
-      free(texts[i]);
+      pgmld_free(texts[i]);
   pgmld_free(texts);
   pgmld__svc_fail_status(job, &st);
 }

@@ -251,6 +251,7 @@ static void add_finish(pgmld_svc_job_t *job, const pgmld_status_t *st)
     state_free(s);
     pgmld_free(s);
     job->sub = NULL;
+    job->sub_free = NULL;
     added(job, st);
     return;
   }
@@ -426,7 +427,7 @@ static int add_begin_sql(pgmld_svc_job_t *job)
     rc = pgmld_sqlbuf_append_text(sb, s->collection);
   if (rc == 0)
     rc = pgmld_sqlbuf_append(sb, " RETURNING id, " PGMLD_SVC_MS("created_at"));
-  free(spec_text);
+  pgmld_free(spec_text);   /* jansson allocates through pgmld_malloc */
   return rc;
 }
 
@@ -472,6 +473,12 @@ static void add_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
   pgmld__svc_start(&pj->job, call, add_ready, pl_destroy);
 }
 
+static void sub_free(void *sub)
+{
+  state_free(sub);
+  pgmld_free(sub);
+}
+
 void pgmld__svc_add_default_pipeline(pgmld_svc_job_t *job, const char *collection,
                                      int rollback_first, pgmld_svc_added_fn done)
 {
@@ -494,6 +501,7 @@ void pgmld__svc_add_default_pipeline(pgmld_svc_job_t *job, const char *collectio
   s->added = done;
   s->rollback_first = rollback_first;
   job->sub = s;
+  job->sub_free = sub_free;
   if (add_prepare(s, &req, &st) < 0 || add_begin_sql(job) < 0) {
     pgmld_status_set(&st, PGMLD_INTERNAL, "could not build the default pipeline");
     add_finish(job, &st);

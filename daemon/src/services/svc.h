@@ -1,5 +1,10 @@
 /* svc.h - what the Database service handlers share: a call's database job (lease, batches, cancel), the collection/pipeline catalog, and chunking.
  *
+ * Implemented in svc.c (jobs), batch.c (statement batches), catalog.c
+ * (catalog, specs) and chunks.c (splitting, embedding, chunk INSERTs);
+ * batch.c, catalog.c and chunks.c do no I/O and are unit-tested on their
+ * own (tests/integration/services/test_chunks.c).
+ *
  * A handler allocates a job (its own struct with pgmld_svc_job_t first),
  * starts it with pgmld__svc_start(), and moves from step to step by filling
  * job->batch and calling pgmld__svc_run(): every step is one pipelined round
@@ -69,6 +74,7 @@ struct pgmld_svc_job_s {
   void (*ready)(pgmld_svc_job_t *job);    /* the lease is there */
   void (*destroy)(pgmld_svc_job_t *job);  /* frees the handler's struct */
   void *sub;                    /* a sub-flow's state (pipelines.c) */
+  void (*sub_free)(void *sub);  /* frees it if the job ends inside the sub-flow */
 };
 
 /* Starts `job` for `call`: asks the pool for a connection (bounded by the
