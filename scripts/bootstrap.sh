@@ -13,8 +13,13 @@ apt_packages=(
   libuv1-dev libpq-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libwebsockets-dev libcmocka-dev libinih-dev
   libjansson-dev libxxhash-dev libssl-dev libwebsockets-evlib-uv python3-dev
-  python3-venv git systemd groff-base
+  python3-venv git
 )
+# What only the test suite uses: systemd-analyze (unit checks), groff (man
+# pages), the openssl CLI (test certificates), Chromium (the browser test).
+if [ "${1:-}" = "--test" ]; then
+  apt_packages+=(systemd groff-base openssl chromium)
+fi
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 

@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 jobs=$(nproc 2>/dev/null || echo 2)
 
-scripts/bootstrap.sh
+scripts/bootstrap.sh --test
 
 echo "== gcc build of everything, tests included, warnings as errors (build/gcc)"
 cmake -S . -B build/gcc -G Ninja -DCMAKE_C_COMPILER=gcc -DPGML_WERROR=ON \

@@ -305,6 +305,10 @@ int pgml_gen_emit_dts(const pgml_gen_model_t *m, const char *outdir, pgml_gen_di
       "  maxFrameSize?: number;\n"
       "  /** Calls pending at once; more are refused. */\n"
       "  maxCalls?: number;\n"
+      "  /** A bearer token, sent in the WebSocket upgrade's Authorization header. */\n"
+      "  token?: string;\n"
+      "  /** A CA file (PEM) to verify a wss:// server's certificate with. */\n"
+      "  caFile?: string;\n"
       "}\n\n",
       m->service.full_name, m->service.file);
   if ((rc = write_errors(&t)) < 0 || (rc = write_messages(&t)) < 0 ||

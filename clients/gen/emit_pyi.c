@@ -244,9 +244,12 @@ static int write_classes(pyi_ctx_t *t) {
       "class %s:\n", svc->name);
   docstring(t, "    ", svc->doc);
   pgml_gen_out_printf(t->o,
-      "\n    def __init__(self, address: str, *, timeout: float | None = None) -> None:\n"
+      "\n    def __init__(self, address: str, *, timeout: float | None = None,\n"
+      "                 token: str | None = None, ca_file: str | None = None) -> None:\n"
       "        \"\"\"A client of the pgmld at `address` (\\\"unix:///path\\\" or a path).\n\n"
       "        `timeout` (seconds) applies to every call that does not give its own.\n"
+      "        `token` is a bearer token for a ws:// or wss:// pgmld; `ca_file` a PEM\n"
+      "        file to verify a wss:// server's certificate with.\n"
       "        \"\"\"\n"
       "        ...\n"
       "    async def close(self) -> None:\n"

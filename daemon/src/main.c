@@ -1,11 +1,13 @@
 /* main.c - pgmld's entry point: configuration, logging, the server.
  * Exit status: 0 after a clean shutdown, 1 when start-up or the server
- * failed, 2 for a configuration error. */
+ * failed, 2 for a configuration error (including a bad systemd variable). */
 #include <stdio.h>
 
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/reload.h"
+#include "core/sdnotify.h"
 #include "core/server.h"
 #include "pgml/alloc.h"
 
@@ -45,6 +47,15 @@ int main(int argc, char **argv)
     break;
   }
   pgmld_log_set_level(cfg.log.level);
+  /* systemd's variables are read (and removed from the environment) before
+   * anything starts a child process. */
+  if (pgmld_sd_init(err, sizeof(err)) < 0) {
+    fprintf(stderr, "pgmld: %s\n", err);
+    pgmld_config_free(&cfg);
+    return 2;
+  }
+  /* SIGHUP reads the same file and environment again; the flags stay. */
+  pgmld_reload_init(&cfg, argc, argv, PGMLD_DEFAULT_CONFIG_PATH);
 
   if (pgmld_server_new(&cfg, &srv) < 0) {
     pgmld_config_free(&cfg);

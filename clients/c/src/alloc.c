@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +13,13 @@ static pgml_malloc_fn malloc_fn = malloc;
 static pgml_realloc_fn realloc_fn = realloc;
 static pgml_free_fn free_fn = free;
 
-static unsigned long attempts;
-static unsigned long failures;
-static unsigned long fail_at;   /* attempt number that fails; 0: none */
-static int fail_sticky;
+/* Process-wide, and touched from every thread that uses libpgml (Node
+ * worker threads, say): atomic, so the counting is exact; fault injection
+ * itself is meant for single-threaded tests. */
+static atomic_ulong attempts;
+static atomic_ulong failures;
+static atomic_ulong fail_at;    /* attempt number that fails; 0: none */
+static atomic_int fail_sticky;
 
 int pgml_set_allocator(pgml_malloc_fn m, pgml_realloc_fn r, pgml_free_fn f)
 {
@@ -35,29 +39,31 @@ int pgml_set_allocator(pgml_malloc_fn m, pgml_realloc_fn r, pgml_free_fn f)
 
 void pgml__alloc_fail_after(unsigned long nth, int sticky)
 {
-  fail_at = nth ? attempts + nth : 0;
-  fail_sticky = sticky;
+  atomic_store(&fail_sticky, sticky);
+  atomic_store(&fail_at, nth ? atomic_load(&attempts) + nth : 0);
 }
 
 unsigned long pgml__alloc_count(void)
 {
-  return attempts;
+  return atomic_load(&attempts);
 }
 
 unsigned long pgml__alloc_failures(void)
 {
-  return failures;
+  return atomic_load(&failures);
 }
 
 /* Counts an attempt; says whether fault injection refuses it. */
 static int injected_failure(void)
 {
-  attempts++;
-  if (fail_at == 0 || attempts < fail_at)
+  unsigned long n = atomic_fetch_add_explicit(&attempts, 1, memory_order_relaxed) + 1;
+  unsigned long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
+
+  if (at == 0 || n < at)
     return 0;
-  if (attempts > fail_at && !fail_sticky)
+  if (n > at && !atomic_load_explicit(&fail_sticky, memory_order_relaxed))
     return 0;
-  failures++;
+  atomic_fetch_add_explicit(&failures, 1, memory_order_relaxed);
   return 1;
 }
 

@@ -62,7 +62,7 @@ int pgml_client_new(const char *address, const pgml_client_options_t *opts,
     rc = -ENOMEM;
     goto fail;
   }
-  rc = pgml__transport_create(address, c->opts.max_frame_size, &c->transport);
+  rc = pgml__transport_create(address, &c->opts, &c->transport);
   if (rc < 0)
     goto fail;
   *out = c;

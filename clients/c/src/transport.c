@@ -6,20 +6,40 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "pgml/client.h"
+#include "ws.h"
 
 typedef struct {
   const char *prefix;   /* "unix://" */
-  int (*create)(const char *rest, uint32_t max_frame, pgml__transport_t **out);
+  int (*create)(const char *rest, const pgml_client_options_t *opts,
+                pgml__transport_t **out);
 } scheme_t;
 
-/* WebSocket is reserved: its transport will fill the same interface. */
+static int unix_create(const char *rest, const pgml_client_options_t *opts,
+                       pgml__transport_t **out)
+{
+  return pgml__unix_create(rest, opts->max_frame_size, out);
+}
+
+static int ws_create(const char *rest, const pgml_client_options_t *opts,
+                     pgml__transport_t **out)
+{
+  return pgml__ws_create(rest, 0, opts, out);
+}
+
+static int wss_create(const char *rest, const pgml_client_options_t *opts,
+                      pgml__transport_t **out)
+{
+  return pgml__ws_create(rest, 1, opts, out);
+}
+
 static const scheme_t schemes[] = {
-  {"unix://", pgml__unix_create},
-  {"ws://", NULL},
-  {"wss://", NULL},
+  {"unix://", unix_create},
+  {"ws://", ws_create},
+  {"wss://", wss_create},
 };
 
-int pgml__transport_create(const char *address, uint32_t max_frame,
+int pgml__transport_create(const char *address, const pgml_client_options_t *opts,
                            pgml__transport_t **out)
 {
   const char *sep;
@@ -29,14 +49,12 @@ int pgml__transport_create(const char *address, uint32_t max_frame,
     return -EINVAL;
   sep = strstr(address, "://");
   if (sep == NULL)
-    return pgml__unix_create(address, max_frame, out);
+    return pgml__unix_create(address, opts->max_frame_size, out);
   for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
     size_t n = strlen(schemes[i].prefix);
     if (strncmp(address, schemes[i].prefix, n) != 0)
       continue;
-    if (schemes[i].create == NULL)
-      return -EPROTONOSUPPORT;
-    return schemes[i].create(address + n, max_frame, out);
+    return schemes[i].create(address + n, opts, out);
   }
   return -EPROTONOSUPPORT;
 }

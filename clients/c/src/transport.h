@@ -1,8 +1,8 @@
 /* transport.h - the one interface every libpgml transport fills in.
  *
  * A transport carries whole frames (encoded pgml.v1.Frame bodies) to and from
- * pgmld: the stream transport (unix.c) adds the 4-byte length prefix, a
- * WebSocket transport would send one binary message per frame.  The client
+ * pgmld: the stream transport (unix.c) adds the 4-byte length prefix, the
+ * WebSocket transport (ws.c) sends one binary message per frame.  The client
  * core (client.c) never asks which one it is on: it queues frames, asks for
  * the descriptor and the events to watch, and calls io() when they fire.
  *
@@ -79,12 +79,17 @@ struct pgml__transport_s {
   char err[256];
 };
 
-/* Creates the transport `address` names ("unix:///path", or a plain path);
- * `max_frame` bounds the frames it accepts.  Returns 0 and *out (owned by the
- * caller, freed with ops->destroy), -EPROTONOSUPPORT (unknown or not yet
- * available scheme), -EINVAL (empty address or path), -ENAMETOOLONG, or
- * -ENOMEM. */
-PGML_MUST_CHECK int pgml__transport_create(const char *address, uint32_t max_frame,
+struct pgml_client_options_s;
+
+/* Creates the transport `address` names ("unix:///path" or a plain path,
+ * "ws://host:port/path", "wss://..."); `opts` are the client's options with
+ * the defaults filled in (max_frame_size bounds the frames accepted; token
+ * and ca_file are the WebSocket transport's), borrowed for the call.
+ * Returns 0 and *out (owned by the caller, freed with ops->destroy),
+ * -EPROTONOSUPPORT (unknown scheme), -EINVAL (empty address or path, bad
+ * host or port, bad token), -ENAMETOOLONG, or -ENOMEM. */
+PGML_MUST_CHECK int pgml__transport_create(const char *address,
+                                           const struct pgml_client_options_s *opts,
                                            pgml__transport_t **out);
 
 /* The Unix-socket stream transport for `path`; as pgml__transport_create(). */

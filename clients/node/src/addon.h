@@ -11,6 +11,13 @@
  * State.  Nothing is global: everything lives in a pgml_node_env_t, one per
  * Node environment (the main thread and every worker), stored with
  * napi_set_instance_data() and freed with it.
+ *
+ * Allocation.  The addon allocates only through libpgml's one wrapper
+ * (pgml__malloc, pgml__calloc, pgml__strdup, pgml__free: clients/c/src/
+ * alloc.h, linked in with libpgml), and so do protobuf-c's decodes, so that
+ * one fault injection (pgml__alloc_fail_after, reached from a test through
+ * the addon's `testing` export) fails the Nth allocation of the addon and
+ * libpgml alike.
  */
 #ifndef PGML_NODE_ADDON_H
 #define PGML_NODE_ADDON_H
@@ -21,6 +28,7 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "alloc.h" /* libpgml's, clients/c/src */
 #include "pgml/client.h"
 #include "pgml_method_table.h"
 

@@ -3,12 +3,23 @@
  * loop, inside a handle scope and a callback scope so that the promise's
  * continuations run at once.  An AbortSignal cancels the call. */
 #include <errno.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "addon.h"
 
-typedef struct call_s {
+typedef struct call_s call_t;
+
+/* What the abort listener knows of its call.  The listener function can
+ * outlive the call (a signal-like object may keep it however it is asked to
+ * remove it, and removing it can fail), so it never points at the call
+ * itself: call_free() clears cell->call, and the cell lives as long as the
+ * function, freed by the function's finalizer (cell_finalize). */
+typedef struct abort_cell_s {
+  call_t *call;  /* NULL once the call is freed */
+} abort_cell_t;
+
+struct call_s {
   pgml_node_env_t *e;
   pgml_node_db_t *db;
   pgml_client_t *c;     /* the client it runs on (db->c when it started) */
@@ -19,10 +30,27 @@ typedef struct call_s {
   napi_ref db_obj;
   napi_ref signal;      /* the AbortSignal, or NULL */
   napi_ref on_abort;    /* the listener added to it, or NULL */
+  abort_cell_t *cell;   /* the listener's cell, or NULL (owned by it) */
   uint64_t id;
   int started;          /* pgml_call_raw() succeeded */
   int aborted;          /* the signal fired: the outcome is CANCELLED */
-} call_t;
+};
+
+/* protobuf-c's allocations (the decoded response) through the same
+ * wrapper as the addon's own. */
+static void *pbc_alloc(void *data, size_t size)
+{
+  (void)data;
+  return pgml__malloc(size);
+}
+
+static void pbc_free(void *data, void *p)
+{
+  (void)data;
+  pgml__free(p);
+}
+
+static ProtobufCAllocator pbc_allocator = {pbc_alloc, pbc_free, NULL};
 
 static void delete_ref(napi_env env, napi_ref *r)
 {
@@ -32,54 +60,79 @@ static void delete_ref(napi_env env, napi_ref *r)
   }
 }
 
-/* Removes the abort listener; failures are ignored: the listener only
- * cancels, and a call that is over cannot be cancelled. */
+/* Removes the abort listener.  A failure does not stop the call from
+ * settling: an exception the signal threw is reported as uncaught (never
+ * left pending, which would fail every Node-API call after it), and a
+ * listener left in place finds its cell empty (see abort_cell_t). */
 static void remove_listener(call_t *call)
 {
   napi_env env = call->e->env;
   napi_value signal, fn, remove, args[2];
+  napi_status st;
 
   if (call->signal == NULL || call->on_abort == NULL)
     return;
-  if (napi_get_reference_value(env, call->signal, &signal) == napi_ok &&
-      napi_get_reference_value(env, call->on_abort, &fn) == napi_ok &&
-      napi_get_named_property(env, signal, "removeEventListener", &remove) == napi_ok &&
-      napi_create_string_utf8(env, "abort", NAPI_AUTO_LENGTH, &args[0]) == napi_ok) {
+  st = napi_get_reference_value(env, call->signal, &signal);
+  if (st == napi_ok)
+    st = napi_get_reference_value(env, call->on_abort, &fn);
+  if (st == napi_ok)
+    st = napi_get_named_property(env, signal, "removeEventListener", &remove);
+  if (st == napi_ok)
+    st = napi_create_string_utf8(env, "abort", NAPI_AUTO_LENGTH, &args[0]);
+  if (st == napi_ok) {
     args[1] = fn;
-    if (napi_call_function(env, signal, remove, 2, args, NULL) != napi_ok)
-      pgml_node__report_pending(env);
+    st = napi_call_function(env, signal, remove, 2, args, NULL);
   }
+  if (st != napi_ok)
+    pgml_node__report_pending(env);
 }
 
+/* Frees `call` and drops its references.  Its listener, if one was made,
+ * may still be reachable from JavaScript: its cell is emptied so that a
+ * later abort does nothing. */
 static void call_free(call_t *call)
 {
   napi_env env = call->e->env;
 
+  if (call->cell != NULL)
+    call->cell->call = NULL;
+  call->cell = NULL;
   delete_ref(env, &call->on_abort);
   delete_ref(env, &call->signal);
   delete_ref(env, &call->db_obj);
-  free(call);
+  pgml__free(call);
 }
 
 /* The result of a successful call, as the method presents it: a bound
- * object, the unwrapped list, undefined, or the response object. */
-static napi_status result_value(call_t *call, const pgml_result_t *res, napi_value *out)
+ * object, the unwrapped list, undefined, or the response object, in *out
+ * with *reject = 0.  A response that cannot be decoded gives an
+ * InternalError in *out with *reject = 1: the promise rejects with it.
+ * Any other status is a failure (an exception may be pending), and *out is
+ * not to be used. */
+static napi_status result_value(call_t *call, const pgml_result_t *res, napi_value *out,
+                                int *reject)
 {
   pgml_node_env_t *e = call->e;
   napi_env env = e->env;
   const pgml_method_info_t *m = call->m;
   ProtobufCMessage *msg;
   napi_status st = napi_ok;
+  char why[256];
 
+  *reject = 0;
   if ((m->flags & PGML_METHOD_VOID) && m->returns_bound == NULL)
     return napi_get_undefined(env, out);
-  msg = protobuf_c_message_unpack(m->response_type, NULL, res->payload_len, res->payload);
-  if (msg == NULL)
-    return pgml_node__make_error(e, PGML_INTERNAL,
-                                 "the response could not be decoded as its message type",
-                                 NULL, out) == napi_ok
-               ? napi_generic_failure /* reject with *out */
-               : napi_pending_exception;
+  msg = protobuf_c_message_unpack(m->response_type, &pbc_allocator, res->payload_len,
+                                  res->payload);
+  if (msg == NULL) {
+    /* protobuf-c says no more than NULL: malformed, or out of memory. */
+    snprintf(why, sizeof(why), "%s: the response (%zu bytes) could not be decoded as %s "
+             "(malformed, or out of memory)", m->name, res->payload_len,
+             m->response_type->name);
+    NAPI_TRY(pgml_node__make_error(e, PGML_INTERNAL, why, NULL, out));
+    *reject = 1;
+    return napi_ok;
+  }
   if (m->returns_bound != NULL && m->returns_key != NULL) {
     const ProtobufCFieldDescriptor *fd = pgml_node__field_desc(m->response_type,
                                                                m->returns_key->number);
@@ -106,15 +159,47 @@ static napi_status result_value(call_t *call, const pgml_result_t *res, napi_val
   } else {
     st = pgml_node__msg_to_js(e, msg, out);
   }
-  protobuf_c_message_free_unpacked(msg, NULL);
+  protobuf_c_message_free_unpacked(msg, &pbc_allocator);
   return st;
+}
+
+/* Rejects the promise of a call whose outcome could not be made into a
+ * value (`what` says which): with the pending exception when there is one,
+ * so that the caller sees why, else with an InternalError naming the
+ * Node-API failure.  Must run right after the failure, before another
+ * Node-API call replaces its error information. */
+static napi_status reject_failed(call_t *call, const char *what)
+{
+  napi_env env = call->e->env;
+  const napi_extended_error_info *info = NULL;
+  char msg[256];
+  napi_value err, s;
+  bool pending = false;
+
+  snprintf(msg, sizeof(msg), "%s: %s: %s", call->m->name, what,
+           napi_get_last_error_info(env, &info) == napi_ok && info != NULL &&
+                   info->error_message != NULL
+               ? info->error_message
+               : "Node-API failure");
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &err) == napi_ok)
+    return napi_reject_deferred(env, call->deferred, err);
+  if (pgml_node__make_error(call->e, PGML_INTERNAL, msg, NULL, &err) == napi_ok)
+    return napi_reject_deferred(env, call->deferred, err);
+  /* Defensive: the error classes themselves failed; a plain Error still
+   * settles the promise. */
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    (void)napi_get_and_clear_last_exception(env, &err);
+  NAPI_TRY(napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &s));
+  NAPI_TRY(napi_create_error(env, NULL, s, &err));
+  return napi_reject_deferred(env, call->deferred, err);
 }
 
 /* Settles the promise.  Runs inside the callback scope. */
 static void settle(call_t *call, const pgml_result_t *res)
 {
   napi_env env = call->e->env;
-  napi_value v;
+  napi_value v = NULL;
   napi_status st;
   pgml_code_t code = res->code;
   const char *message = res->message;
@@ -122,21 +207,20 @@ static void settle(call_t *call, const pgml_result_t *res)
   if (call->aborted && code == PGML_CANCELLED)
     message = "the call was aborted by its AbortSignal";
   if (code == PGML_OK) {
-    st = result_value(call, res, &v);
-    if (st == napi_ok) {
-      st = napi_resolve_deferred(env, call->deferred, v);
-    } else if (st == napi_generic_failure) {
+    int reject = 0;
+
+    st = result_value(call, res, &v, &reject);
+    if (st != napi_ok)
+      st = reject_failed(call, "the response could not be converted to JavaScript");
+    else if (reject)
       st = napi_reject_deferred(env, call->deferred, v);
-    } else {
-      /* A conversion failed with an exception: the promise rejects with
-       * it, so the caller sees why. */
-      napi_value exc;
-      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok)
-        st = napi_reject_deferred(env, call->deferred, exc);
-    }
+    else
+      st = napi_resolve_deferred(env, call->deferred, v);
   } else {
     st = pgml_node__make_error(call->e, code, message, res->details, &v);
-    if (st == napi_ok)
+    if (st != napi_ok)
+      st = reject_failed(call, "the call's error could not be made");
+    else
       st = napi_reject_deferred(env, call->deferred, v);
   }
   if (st != napi_ok)
@@ -197,26 +281,63 @@ static void cancel(call_t *call)
 }
 
 /* The AbortSignal's listener: cancels the call (its callback then runs
- * with CANCELLED from the next step). */
+ * with CANCELLED from the next step).  Its data is the call's cell, empty
+ * once the call is freed.  Fired before the call started (a signal-like
+ * object may call it from addEventListener), it marks the call, which
+ * pgml_node__start_call() then cancels at once. */
 static napi_value on_abort(napi_env env, napi_callback_info info)
 {
+  abort_cell_t *cell;
   call_t *call;
 
-  NAPI_TRY_CB(napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&call));
-  if (call != NULL && call->started) {
+  NAPI_TRY_CB(napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&cell));
+  call = cell != NULL ? cell->call : NULL;
+  if (call != NULL) {
     call->aborted = 1;
     cancel(call);
   }
   return NULL;
 }
 
+/* The listener function's finalizer: frees its cell.  The call normally
+ * went first (it holds a strong reference to the function), but at an
+ * environment's teardown the order is Node's, so the link is cut from
+ * either side. */
+static void cell_finalize(napi_env env, void *data, void *hint)
+{
+  abort_cell_t *cell = data;
+
+  (void)env;
+  (void)hint;
+  if (cell->call != NULL)
+    cell->call->cell = NULL;
+  pgml__free(cell);
+}
+
+/* Adds the abort listener to `signal`.  On failure (an exception may be
+ * pending) whatever was made is released by call_free(). */
 static napi_status add_listener(call_t *call, napi_value signal)
 {
   napi_env env = call->e->env;
   napi_value fn, add, args[2];
+  abort_cell_t *cell;
+  napi_status st;
 
   NAPI_TRY(napi_create_reference(env, signal, 1, &call->signal));
-  NAPI_TRY(napi_create_function(env, "onAbort", NAPI_AUTO_LENGTH, on_abort, call, &fn));
+  cell = pgml__calloc(1, sizeof(*cell));
+  if (cell == NULL)
+    return pgml_node__throw_error(env, "NOMEM", "%s: out of memory", call->m->name);
+  st = napi_create_function(env, "onAbort", NAPI_AUTO_LENGTH, on_abort, cell, &fn);
+  if (st == napi_ok)
+    st = napi_add_finalizer(env, fn, cell, cell_finalize, NULL, NULL);
+  if (st != napi_ok) {
+    /* The function, if made, is unreachable: nothing can call it. */
+    pgml__free(cell);
+    return st;
+  }
+  /* From here the function owns the cell. */
+  cell->call = call;
+  call->cell = cell;
   NAPI_TRY(napi_create_reference(env, fn, 1, &call->on_abort));
   NAPI_TRY(napi_get_named_property(env, signal, "addEventListener", &add));
   NAPI_TRY(napi_create_string_utf8(env, "abort", NAPI_AUTO_LENGTH, &args[0]));
@@ -224,11 +345,11 @@ static napi_status add_listener(call_t *call, napi_value signal)
   return napi_call_function(env, signal, add, 2, args, NULL);
 }
 
-/* Packs `req` into a malloc'd buffer. */
+/* Packs `req` into a new buffer, which the caller frees with pgml__free(). */
 static int pack(const ProtobufCMessage *req, uint8_t **out, size_t *len)
 {
   size_t n = protobuf_c_message_get_packed_size(req);
-  uint8_t *buf = malloc(n > 0 ? n : 1);
+  uint8_t *buf = pgml__malloc(n);
 
   if (buf == NULL)
     return -ENOMEM;
@@ -295,9 +416,9 @@ napi_status pgml_node__start_call(pgml_node_env_t *e, pgml_node_db_t *db, napi_v
   if (st != napi_ok)
     return st;
 
-  call = calloc(1, sizeof(*call));
+  call = pgml__calloc(1, sizeof(*call));
   if (call == NULL) {
-    free(buf);
+    pgml__free(buf);
     return pgml_node__throw_error(env, "NOMEM", "%s: out of memory", m->name);
   }
   call->e = e;
@@ -307,7 +428,7 @@ napi_status pgml_node__start_call(pgml_node_env_t *e, pgml_node_db_t *db, napi_v
   if (st == napi_ok)
     st = napi_create_reference(env, db_obj, 1, &call->db_obj);
   if (st != napi_ok) {
-    free(buf);
+    pgml__free(buf);
     call_free(call);
     return st;
   }
@@ -327,7 +448,7 @@ napi_status pgml_node__start_call(pgml_node_env_t *e, pgml_node_db_t *db, napi_v
     else if (st == napi_ok)
       st = add_listener(call, opts.signal);
     if (st != napi_ok) {
-      free(buf);
+      pgml__free(buf);
       remove_listener(call);
       call_free(call);
       return st;
@@ -339,7 +460,7 @@ napi_status pgml_node__start_call(pgml_node_env_t *e, pgml_node_db_t *db, napi_v
   if (rc == 0)
     rc = pgml_call_raw(client, m->wire_name, len > 0 ? buf : NULL, len, &copts, on_done, call,
                      &call->id);
-  free(buf);
+  pgml__free(buf);
   if (rc != 0) {
     remove_listener(call);
     st = reject_start(e, call, rc, len);

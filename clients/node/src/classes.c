@@ -67,6 +67,41 @@ void pgml_node__db_free_client(pgml_node_db_t *db)
   db->close_promise = NULL;
 }
 
+/* The strings of a Database's client options are its own copies (made in
+ * db_construct()), kept because the client is made again after close(). */
+static void free_copts(pgml_client_options_t *o)
+{
+  pgml__free((char *)o->token);
+  pgml__free((char *)o->ca_file);
+  o->token = o->ca_file = NULL;
+}
+
+/* Reads the string option `v` (a string, or undefined/null for none) into
+ * *out, a copy to free with pgml__free().  Throws and returns non-ok otherwise. */
+static napi_status read_str_opt(napi_env env, napi_value v, const char *what, const char **out)
+{
+  napi_valuetype t;
+  size_t len;
+  char *s;
+
+  NAPI_TRY(napi_typeof(env, v, &t));
+  if (t == napi_undefined || t == napi_null)
+    return napi_ok;
+  if (t != napi_string)
+    return pgml_node__throw_type(env, "Database: options: %s: expected a string", what);
+  NAPI_TRY(napi_get_value_string_utf8(env, v, NULL, 0, &len));
+  s = pgml__malloc(len + 1);
+  if (s == NULL)
+    return pgml_node__throw_error(env, "NOMEM", "Database: out of memory");
+  if (napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok || strlen(s) != len) {
+    pgml__free(s);
+    return pgml_node__throw_type(env, "Database: options: %s: contains a NUL character", what);
+  }
+  pgml__free((char *)*out);
+  *out = s;
+  return napi_ok;
+}
+
 /* The finalizer of a Database object: no call is pending (each holds a
  * strong reference to the object), so freeing the client runs no
  * callback. */
@@ -82,8 +117,9 @@ static void db_finalize(napi_env env, void *data, void *hint)
   /* A Database waiting in e->reap holds a reference to its object, so it
    * cannot be finalized before the reaper has run. */
   db_unlink(db);
-  free(db->address);
-  free(db);
+  free_copts(&db->copts);
+  pgml__free(db->address);
+  pgml__free(db);
 }
 
 int pgml_node__db_client(pgml_node_db_t *db, pgml_client_t **out)
@@ -117,8 +153,20 @@ static napi_status this_db(napi_env env, napi_callback_info info, size_t *argc,
   return napi_ok;
 }
 
+/* A constructor's Node-API failure: it must throw, or `new` would give the
+ * caller an object that is not what it claims (unwrapped). */
+static napi_value construct_failed(napi_env env, const char *name)
+{
+  bool pending = false;
+
+  if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+    pgml_node__throw_error(env, "NAPI", "%s: the object could not be made (a Node-API call "
+                           "failed)", name);
+  return NULL;
+}
+
 /* new Database(address, { timeoutMs, connectTimeoutMs, maxFrameSize,
- * maxCalls }) */
+ * maxCalls, token, caFile }); token and caFile are for ws:// and wss://. */
 static napi_value db_construct(napi_env env, napi_callback_info info)
 {
   pgml_node_env_t *e = pgml_node__env(env);
@@ -170,6 +218,14 @@ static napi_value db_construct(napi_env env, napi_callback_info info)
         NAPI_TRY_CB(napi_get_element(env, keys, i, &k));
         NAPI_TRY_CB(napi_get_value_string_utf8(env, k, key, sizeof(key), NULL));
         NAPI_TRY_CB(napi_get_property(env, argv[1], k, &v));
+        if (strcmp(key, "token") == 0 || strcmp(key, "caFile") == 0) {
+          if (read_str_opt(env, v, key, key[0] == 't' ? &copts.token : &copts.ca_file) !=
+              napi_ok) {
+            free_copts(&copts);
+            return NULL;
+          }
+          continue;
+        }
         if (strcmp(key, "timeoutMs") == 0)
           dst = &timeout_ms;
         else if (strcmp(key, "connectTimeoutMs") == 0)
@@ -181,35 +237,47 @@ static napi_value db_construct(napi_env env, napi_callback_info info)
         else {
           pgml_node__throw_type(env,
                                 "Database: options: unknown option \"%s\" (the options are "
-                                "timeoutMs, connectTimeoutMs, maxFrameSize and maxCalls)",
-                                key);
+                                "timeoutMs, connectTimeoutMs, maxFrameSize, maxCalls, token "
+                                "and caFile)", key);
+          free_copts(&copts);
           return NULL;
         }
         snprintf(what, sizeof(what), "Database: options: %s", key);
-        NAPI_TRY_CB(napi_typeof(env, v, &t));
-        if (t != napi_undefined)
-          NAPI_TRY_CB(pgml_node__read_u32(env, v, what, dst));
+        if (napi_typeof(env, v, &t) != napi_ok ||
+            (t != napi_undefined && pgml_node__read_u32(env, v, what, dst) != napi_ok)) {
+          free_copts(&copts);
+          return NULL;
+        }
       }
     }
   }
-  db = calloc(1, sizeof(*db));
+  db = pgml__calloc(1, sizeof(*db));
   if (db == NULL) {
+    free_copts(&copts);
     pgml_node__throw_error(env, "NOMEM", "Database: out of memory");
     return NULL;
   }
   db->e = e;
   db->timeout_ms = timeout_ms;
   db->copts = copts;
-  db->address = strdup(address);
+  db->address = pgml__strdup(address);
   /* The client is made now so that a bad address throws here; it connects
    * at the first call. */
   rc = db->address != NULL ? pgml_node__db_client(db, &db->c) : -ENOMEM;
   if (rc != 0) {
-    free(db->address);
-    free(db);
-    if (rc == -EPROTONOSUPPORT || rc == -EINVAL || rc == -ENAMETOOLONG)
+    int opts_given = copts.token != NULL || copts.ca_file != NULL;
+
+    free_copts(&db->copts);
+    pgml__free(db->address);
+    pgml__free(db);
+    if (rc == -EINVAL && opts_given)
+      pgml_node__throw_type(env, "Database: address \"%s\", token or caFile: %s (a token is "
+                            "1 to 4096 printable ASCII characters without spaces)", address,
+                            strerror(-rc));
+    else if (rc == -EPROTONOSUPPORT || rc == -EINVAL || rc == -ENAMETOOLONG)
       pgml_node__throw_type(env, "Database: address \"%s\": %s", address,
-                            rc == -EPROTONOSUPPORT ? "unknown scheme (use unix://)"
+                            rc == -EPROTONOSUPPORT ? "unknown scheme (use unix://, ws:// or "
+                                                     "wss://)"
                                                    : strerror(-rc));
     else
       pgml_node__throw_error(env, "CLIENT", "Database: cannot create a client for \"%s\": %s",
@@ -219,9 +287,10 @@ static napi_value db_construct(napi_env env, napi_callback_info info)
   if (napi_type_tag_object(env, self, &DB_TAG) != napi_ok ||
       napi_wrap(env, self, db, db_finalize, NULL, NULL) != napi_ok) {
     pgml_client_free(db->c);
-    free(db->address);
-    free(db);
-    return NULL;
+    free_copts(&db->copts);
+    pgml__free(db->address);
+    pgml__free(db);
+    return construct_failed(env, e->table->service_class);
   }
   db->next = e->dbs;
   if (e->dbs != NULL)
@@ -380,8 +449,8 @@ static void bound_finalize(napi_env env, void *data, void *hint)
 
   (void)hint;
   napi_delete_reference(env, b->db_obj);
-  free(b->key);
-  free(b);
+  pgml__free(b->key);
+  pgml__free(b);
 }
 
 /* Every RPC method of a bound class. */
@@ -440,25 +509,25 @@ static napi_value bound_construct(napi_env env, napi_callback_info info)
     return NULL;
   }
   NAPI_TRY_CB(napi_get_value_string_utf8(env, argv[1], NULL, 0, &len));
-  b = calloc(1, sizeof(*b));
+  b = pgml__calloc(1, sizeof(*b));
   if (b != NULL)
-    b->key = malloc(len + 1);
+    b->key = pgml__malloc(len + 1);
   if (b == NULL || b->key == NULL) {
-    free(b);
+    pgml__free(b);
     pgml_node__throw_error(env, "NOMEM", "%s: out of memory", cls->name);
     return NULL;
   }
   b->cls = cls;
   if (napi_get_value_string_utf8(env, argv[1], b->key, len + 1, &len) != napi_ok ||
       napi_create_reference(env, argv[0], 1, &b->db_obj) != napi_ok) {
-    free(b->key);
-    free(b);
-    return NULL;
+    pgml__free(b->key);
+    pgml__free(b);
+    return construct_failed(env, cls->name);
   }
   if (napi_type_tag_object(env, self, &BOUND_TAG) != napi_ok ||
       napi_wrap(env, self, b, bound_finalize, NULL, NULL) != napi_ok) {
     bound_finalize(env, b, NULL);
-    return NULL;
+    return construct_failed(env, cls->name);
   }
   /* The key, read-only and enumerable: `collection.name`. */
   key_v = argv[1];
@@ -498,7 +567,7 @@ static napi_status define_class(pgml_node_env_t *e, const char *name, napi_callb
   size_t n = n_extra;
   napi_status st;
 
-  props = calloc(n_extra + t->n_methods + 1, sizeof(*props));
+  props = pgml__calloc(n_extra + t->n_methods + 1, sizeof(*props));
   if (props == NULL)
     return pgml_node__throw_error(e->env, "NOMEM", "defining %s: out of memory", name);
   if (n_extra > 0)
@@ -515,7 +584,7 @@ static napi_status define_class(pgml_node_env_t *e, const char *name, napi_callb
     n++;
   }
   st = napi_define_class(e->env, name, NAPI_AUTO_LENGTH, ctor, ctor_data, n, props, out);
-  free(props);
+  pgml__free(props);
   return st;
 }
 
@@ -529,7 +598,7 @@ napi_status pgml_node__define_classes(pgml_node_env_t *e, napi_value exports)
   napi_status st;
 
   /* Database: close(), address, one factory per bound class, the RPCs. */
-  db_props = calloc(t->n_classes + 3, sizeof(*db_props));
+  db_props = pgml__calloc(t->n_classes + 3, sizeof(*db_props));
   if (db_props == NULL)
     return pgml_node__throw_error(env, "NOMEM", "defining Database: out of memory");
   db_props[n].utf8name = "close";
@@ -548,12 +617,12 @@ napi_status pgml_node__define_classes(pgml_node_env_t *e, napi_value exports)
     db_props[n++].attributes = napi_writable | napi_configurable;
   }
   st = define_class(e, t->service_class, db_construct, NULL, db_props, n, db_method, &cls);
-  free(db_props);
+  pgml__free(db_props);
   NAPI_TRY(st);
   NAPI_TRY(napi_create_reference(env, cls, 1, &e->database_ctor));
   NAPI_TRY(napi_set_named_property(env, exports, t->service_class, cls));
 
-  e->class_ctors = calloc(t->n_classes > 0 ? t->n_classes : 1, sizeof(napi_ref));
+  e->class_ctors = pgml__calloc(t->n_classes > 0 ? t->n_classes : 1, sizeof(napi_ref));
   if (e->class_ctors == NULL)
     return pgml_node__throw_error(env, "NOMEM", "defining the bound classes: out of memory");
   for (size_t i = 0; i < t->n_classes; i++) {

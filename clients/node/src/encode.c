@@ -28,7 +28,7 @@ void *pgml_node__arena_alloc(pgml_node_arena_t *a, size_t n)
 
   if (n > SIZE_MAX - sizeof(block_t))
     return NULL;
-  b = calloc(1, sizeof(block_t) + (n == 0 ? 1 : n));
+  b = pgml__calloc(1, sizeof(block_t) + (n == 0 ? 1 : n));
   if (b == NULL)
     return NULL;
   b->next = a->blocks;
@@ -42,7 +42,7 @@ void pgml_node__arena_free(pgml_node_arena_t *a)
 
   for (; b != NULL; b = next) {
     next = b->next;
-    free(b);
+    pgml__free(b);
   }
   a->blocks = NULL;
 }

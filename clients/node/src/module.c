@@ -33,8 +33,8 @@ static void env_finalize(napi_env env, void *data, void *hint)
 
   (void)env;
   (void)hint;
-  free(e->class_ctors);
-  free(e);
+  pgml__free(e->class_ctors);
+  pgml__free(e);
 }
 
 static void on_reaper_closed(uv_handle_t *h)
@@ -120,6 +120,71 @@ static napi_value init_errors(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+/* testing.failAllocAfter(nth, sticky): the nth allocation from now on
+ * (1-based) of the addon and libpgml fails, and every one after it too when
+ * `sticky`; 0 turns it off.  For the tests only: the setting is
+ * libpgml's, process-wide, not per environment. */
+static napi_value testing_fail_alloc_after(napi_env env, napi_callback_info info)
+{
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_valuetype t = napi_undefined;
+  uint32_t nth;
+  bool sticky = false;
+
+  NAPI_TRY_CB(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    pgml_node__throw_type(env, "testing.failAllocAfter: expected (nth, sticky)");
+    return NULL;
+  }
+  NAPI_TRY_CB(pgml_node__read_u32(env, argv[0], "testing.failAllocAfter: nth", &nth));
+  if (argc > 1)
+    NAPI_TRY_CB(napi_typeof(env, argv[1], &t));
+  if (t != napi_undefined) {
+    if (t != napi_boolean) {
+      pgml_node__throw_type(env, "testing.failAllocAfter: sticky: expected a boolean");
+      return NULL;
+    }
+    NAPI_TRY_CB(napi_get_value_bool(env, argv[1], &sticky));
+  }
+  pgml__alloc_fail_after(nth, sticky);
+  return NULL;
+}
+
+/* testing.allocStats(): { count, failures }, the allocations attempted and
+ * those refused by fault injection since the process started. */
+static napi_value testing_alloc_stats(napi_env env, napi_callback_info info)
+{
+  napi_value out, v;
+
+  (void)info;
+  NAPI_TRY_CB(napi_create_object(env, &out));
+  NAPI_TRY_CB(napi_create_double(env, (double)pgml__alloc_count(), &v));
+  NAPI_TRY_CB(napi_set_named_property(env, out, "count", v));
+  NAPI_TRY_CB(napi_create_double(env, (double)pgml__alloc_failures(), &v));
+  NAPI_TRY_CB(napi_set_named_property(env, out, "failures", v));
+  return out;
+}
+
+/* exports.testing, not enumerable and not re-exported by index.js: the
+ * fault injection of the allocation wrapper, for the tests. */
+static napi_status export_testing(napi_env env, napi_value exports)
+{
+  napi_property_descriptor props[] = {
+    {"failAllocAfter", NULL, testing_fail_alloc_after, NULL, NULL, NULL, napi_default, NULL},
+    {"allocStats", NULL, testing_alloc_stats, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_property_descriptor prop = {0};
+  napi_value testing;
+
+  NAPI_TRY(napi_create_object(env, &testing));
+  NAPI_TRY(napi_define_properties(env, testing, sizeof(props) / sizeof(props[0]), props));
+  prop.utf8name = "testing";
+  prop.value = testing;
+  prop.attributes = napi_default;
+  return napi_define_properties(env, exports, 1, &prop);
+}
+
 static napi_status set_string(napi_env env, napi_value obj, const char *key, const char *v)
 {
   napi_value s;
@@ -171,13 +236,13 @@ static napi_status env_init(napi_env env, napi_value exports)
   napi_value global, json, fn, resource, name;
   int rc;
 
-  e = calloc(1, sizeof(*e));
+  e = pgml__calloc(1, sizeof(*e));
   if (e == NULL)
     return pgml_node__throw_error(env, "NOMEM", "loading pgml: out of memory");
   e->env = env;
   e->table = &pgml_node_method_table;
   if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
-    free(e);
+    pgml__free(e);
     return napi_generic_failure;
   }
   NAPI_TRY(napi_get_uv_event_loop(env, &e->loop));
@@ -203,6 +268,7 @@ static napi_status env_init(napi_env env, napi_value exports)
     return pgml_node__throw_error(env, "HOOK", "loading pgml: cannot add a cleanup hook");
   }
   NAPI_TRY(pgml_node__define_classes(e, exports));
+  NAPI_TRY(export_testing(env, exports));
   return export_tables(e, exports);
 }
 

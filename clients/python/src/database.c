@@ -8,11 +8,14 @@
 
 /* ---------------------------------------------------------------- Database */
 
-/* Database(address, *, timeout=None).  The client is created here (so that
- * a bad address fails at once) but connects at the first call. */
+/* Database(address, *, timeout=None, token=None, ca_file=None).  The client
+ * is created here (so that a bad address fails at once) but connects at the
+ * first call.  token and ca_file are for ws:// and wss:// addresses: libpgml
+ * copies them. */
 static PyObject *database_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-  static char *kwlist[] = {"address", "timeout", NULL};
+  static char *kwlist[] = {"address", "timeout", "token", "ca_file", NULL};
+  pgml_client_options_t opts;
   pgml_py_state_t *st = pgml_py__state_of_type(type);
   PyObject *address, *timeout = Py_None;
   pgml_py_database_t *db;
@@ -22,7 +25,9 @@ static PyObject *database_new(PyTypeObject *type, PyObject *args, PyObject *kwar
 
   if (st == NULL)
     return NULL;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|$O:Database", kwlist, &address, &timeout))
+  memset(&opts, 0, sizeof(opts));
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|$Ozz:Database", kwlist, &address, &timeout,
+                                   &opts.token, &opts.ca_file))
     return NULL;
   addr = PyUnicode_AsUTF8AndSize(address, &len);
   if (addr == NULL)
@@ -38,16 +43,21 @@ static PyObject *database_new(PyTypeObject *type, PyObject *args, PyObject *kwar
   db->watch_fd = -1;
   if (pgml_py__parse_timeout(timeout, "Database", &db->default_timeout_ms) < 0)
     goto fail;
-  rc = pgml_client_new(addr, NULL, &db->client);
+  rc = pgml_client_new(addr, &opts, &db->client);
   if (rc < 0) {
     if (rc == -ENOMEM)
       PyErr_NoMemory();
     else if (rc == -EPROTONOSUPPORT)
       PyErr_Format(PyExc_ValueError, "Database(): address %R has a scheme this client does "
-                   "not support (use \"unix:///path/to/socket\" or a path)", address);
+                   "not support (use \"unix:///path/to/socket\", a path, "
+                   "\"ws://host:port/v1\" or \"wss://host:port/v1\")", address);
     else if (rc == -ENAMETOOLONG)
       PyErr_Format(PyExc_ValueError, "Database(): the socket path of %R is longer than the "
                    "system allows", address);
+    else if (opts.token != NULL || opts.ca_file != NULL)
+      PyErr_Format(PyExc_ValueError, "Database(): invalid address %R, token or ca_file (a "
+                   "token is 1 to 4096 printable ASCII characters without spaces; ca_file "
+                   "is a path)", address);
     else
       PyErr_Format(PyExc_ValueError, "Database(): invalid address %R", address);
     goto fail;

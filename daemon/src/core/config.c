@@ -37,6 +37,19 @@ static const pgmld_setting_t settings[] = {
    OFF(server.shutdown_grace_ms),
    "On SIGTERM or SIGINT, how long calls in flight may take to finish "
    "before they are answered UNAVAILABLE and the connections closed."},
+  {"server", "socket_group", PGMLD_CFG_STRING, "", 0, 64,
+   OFF(server.socket_group),
+   "Group (name or number) the socket file is given, so that its members "
+   "may connect with server.socket_mode 0660.  Empty: the process's group."},
+  {"server", "allow_uids", PGMLD_CFG_STRING, "", 0, 4096,
+   OFF(server.allow_uids),
+   "Comma-separated user ids allowed on the Unix socket (checked with "
+   "SO_PEERCRED at accept; a peer not allowed gets PERMISSION_DENIED).  "
+   "Empty, with server.allow_gids empty too: anyone who can open the socket."},
+  {"server", "allow_gids", PGMLD_CFG_STRING, "", 0, 4096,
+   OFF(server.allow_gids),
+   "Comma-separated group ids allowed on the Unix socket (the peer's primary "
+   "group).  A peer is allowed if its uid or its gid is listed."},
   {"log", "level", PGMLD_CFG_LOG_LEVEL, "info", 0, 0, OFF(log.level),
    "Least severe messages logged: error, warn, info or debug."},
   {"limits", "max_frame_size", PGMLD_CFG_SIZE, "16777216", 1 * KIB, 1 * GIB,
@@ -47,6 +60,14 @@ static const pgmld_setting_t settings[] = {
    OFF(limits.max_inflight_per_conn),
    "Requests one connection may have unanswered at once; more are refused "
    "with RESOURCE_EXHAUSTED."},
+  {"limits", "max_inflight_bytes", PGMLD_CFG_SIZE, "67108864", 1 * KIB, 64 * GIB,
+   OFF(limits.max_inflight_bytes),
+   "Request bytes one connection's unfinished calls may hold; above it pgmld "
+   "stops reading that connection until calls end."},
+  {"limits", "max_server_inflight_bytes", PGMLD_CFG_SIZE, "536870912", 1 * KIB,
+   1024 * GIB, OFF(limits.max_server_inflight_bytes),
+   "Request bytes the unfinished calls of all connections may hold; a "
+   "request that would go over it is refused with RESOURCE_EXHAUSTED."},
   {"limits", "max_connections", PGMLD_CFG_INT, "1024", 1, 1000000,
    OFF(limits.max_connections),
    "Client connections open at once; a connection over the limit is told "
@@ -64,6 +85,10 @@ static const pgmld_setting_t settings[] = {
   {"limits", "max_batch", PGMLD_CFG_INT, "10000", 1, 1000000,
    OFF(limits.max_batch),
    "Most documents one upsert, get or delete may carry or return."},
+  {"limits", "idle_timeout_ms", PGMLD_CFG_DURATION_MS, "0", 0, 24 * HOUR_MS,
+   OFF(limits.idle_timeout_ms),
+   "A connection with no request in flight that sends nothing for this long "
+   "is told UNAVAILABLE on id 0 and closed.  0: never."},
   {"database", "url", PGMLD_CFG_STRING, "", 0, 0, OFF(database.url),
    "libpq connection URI or key=value string of the PostgreSQL to use.  "
    "Empty: pgmld starts and supervises its own (see [embedded])."},
@@ -85,6 +110,27 @@ static const pgmld_setting_t settings[] = {
   {"embedded", "user", PGMLD_CFG_STRING, "pgmld", 0, 0, OFF(embedded.user),
    "System user the embedded PostgreSQL runs as when pgmld runs as root "
    "(PostgreSQL refuses to run as root)."},
+  {"websocket", "listen", PGMLD_CFG_STRING, "", 0, 128, OFF(websocket.listen),
+   "Address and port of the WebSocket listener: 127.0.0.1:7700, "
+   "[::1]:7700, 0.0.0.0:7700.  Empty: no WebSocket listener."},
+  {"websocket", "path", PGMLD_CFG_STRING, "/v1", 0, 128, OFF(websocket.path),
+   "URL path WebSocket clients connect to (ws://host:port/v1)."},
+  {"websocket", "allow_insecure_public", PGMLD_CFG_BOOL, "false", 0, 1,
+   OFF(websocket.allow_insecure_public),
+   "Allow websocket.listen on a non-loopback address without "
+   "auth.tokens_file.  Otherwise pgmld refuses to start."},
+  {"tls", "cert_file", PGMLD_CFG_STRING, "", 0, 0, OFF(tls.cert_file),
+   "PEM certificate (chain) of the WebSocket listener.  With tls.key_file "
+   "set too, the listener speaks only TLS (wss://)."},
+  {"tls", "key_file", PGMLD_CFG_STRING, "", 0, 0, OFF(tls.key_file),
+   "PEM private key for tls.cert_file."},
+  {"auth", "tokens_file", PGMLD_CFG_STRING, "", 0, 0, OFF(auth.tokens_file),
+   "File of accepted WebSocket bearer tokens, one per line as sha256: and "
+   "the 64 hex digits of the token's SHA-256 (# comments).  Empty: "
+   "WebSocket clients need no token."},
+  {"http", "listen", PGMLD_CFG_STRING, "", 0, 128, OFF(http.listen),
+   "Address and port serving GET /healthz, /readyz and /metrics "
+   "(Prometheus): 127.0.0.1:9187.  Empty: off."},
 };
 
 #define N_SETTINGS PGMLD_ARRAY_LEN(settings)

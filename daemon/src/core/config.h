@@ -40,6 +40,9 @@ typedef struct pgmld_config_s {
     char *socket_path;
     uint32_t socket_mode;        /* permission bits, e.g. 0660 */
     uint32_t shutdown_grace_ms;
+    char *socket_group;          /* "" means the process's group */
+    char *allow_uids;            /* "" means any; else "0,1000,..." */
+    char *allow_gids;
   } server;
   struct {
     pgmld_log_level_t level;
@@ -47,11 +50,14 @@ typedef struct pgmld_config_s {
   struct {
     uint64_t max_frame_size;     /* bytes; at most 1 GiB, so it fits a uint32_t */
     uint32_t max_inflight_per_conn;
+    uint64_t max_inflight_bytes;        /* per connection: reading pauses above */
+    uint64_t max_server_inflight_bytes; /* all connections: requests refused above */
     uint32_t max_connections;
     uint32_t default_timeout_ms; /* never more than max_timeout_ms */
     uint32_t max_timeout_ms;
     uint32_t max_top_k;
     uint32_t max_batch;
+    uint32_t idle_timeout_ms;    /* 0 means never */
   } limits;
   struct {
     char *url;                   /* "" means the embedded PostgreSQL */
@@ -64,6 +70,21 @@ typedef struct pgmld_config_s {
     char *postgres_bindir;       /* "" means: look for the programs */
     char *user;                  /* only used when pgmld runs as root */
   } embedded;
+  struct {
+    char *listen;                /* "" means off; "127.0.0.1:7700", "[::1]:7700" */
+    char *path;                  /* "/v1" */
+    bool allow_insecure_public;
+  } websocket;
+  struct {
+    char *cert_file;             /* both set: the WebSocket listener is wss */
+    char *key_file;
+  } tls;
+  struct {
+    char *tokens_file;           /* "" means no tokens (no authentication) */
+  } auth;
+  struct {
+    char *listen;                /* health and metrics; "" means off */
+  } http;
 } pgmld_config_t;
 
 typedef enum {

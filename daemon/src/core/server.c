@@ -10,13 +10,17 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/auth.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/reload.h"
+#include "core/sdnotify.h"
 #include "db/migrate.h"
 #include "db/pool.h"
 #include "embedded/embedded.h"
 #include "net/conn.h"
 #include "net/unix.h"
+#include "net/ws.h"
 #include "pgml/v1/database.pb-c.h"
 #include "rpc/call_internal.h"
 #include "rpc/deadline.h"
@@ -49,6 +53,9 @@ struct pgmld_server_s {
   pgmld_dispatch_t *dispatch;
   pgmld_deadlines_t deadlines;
   pgmld_unix_listener_t *listener;
+  pgmld_auth_t *auth;               /* tokens and peer allow-lists */
+  pgmld_ws_t *ws;                   /* WebSocket and HTTP listeners, or NULL */
+  uv_timer_t idle;                  /* limits.idle_timeout_ms sweeps */
 
   pgmld_list_t conns;               /* live connections */
   pgmld_list_t dead;                /* closed ones waiting to be freed */
@@ -58,6 +65,8 @@ struct pgmld_server_s {
 
   uv_signal_t sigterm;
   uv_signal_t sigint;
+  uv_signal_t sighup;               /* reload the configuration */
+  uv_timer_t watchdog;              /* systemd keep-alives; unref'd */
   uv_timer_t grace;                 /* bounds the shutdown */
   uv_idle_t reaper;                 /* frees dead connections */
 
@@ -68,6 +77,7 @@ struct pgmld_server_s {
   pgmld_pool_t *pool;               /* NULL until created; freed by its close */
   pgmld_pool_wait_t *first_wait;    /* the start-up connection check, pending */
   int migrating;                    /* pgmld_migrate() has not called back */
+  int forced_close;                 /* shutdown: connections closed at once */
   char pgvector_version[32];        /* from the migrations; "" before */
 
   const char *features[8];          /* static strings, for ServerInfo */
@@ -82,6 +92,11 @@ struct pgmld_server_s {
 /* After the grace period, how long the UNAVAILABLE answers may take to be
  * written before the connections are closed regardless. */
 #define FLUSH_MS 1000u
+
+/* After the connections were closed at once, how long handlers may take to
+ * end their calls (a connection is freed only then) before the shutdown
+ * goes on without them: closing the pool stops their statements. */
+#define STUCK_MS 1000u
 
 /* A signal this soon after the first one is taken as the same request; a
  * later one makes pgmld exit at once. */
@@ -162,6 +177,11 @@ struct pgmld_deadlines_s *pgmld__server_deadlines(pgmld_server_t *srv)
   return &srv->deadlines;
 }
 
+const struct pgmld_auth_s *pgmld__server_auth(const pgmld_server_t *srv)
+{
+  return srv->auth;
+}
+
 int pgmld__server_draining(const pgmld_server_t *srv)
 {
   return srv->state >= STATE_DRAINING;
@@ -198,6 +218,10 @@ void pgmld__server_conn_dead(pgmld_server_t *srv, struct pgmld_list_s *link)
   pgmld_list_remove(link);
   pgmld_list_append(&srv->dead, link);
   srv->n_conns--;
+  /* A call the shutdown gave up on (see on_grace_over()) may end after the
+   * handles were closed: pgmld_server_free() reaps it then. */
+  if (srv->state == STATE_STOPPED)
+    return;
   /* An idle handle runs on the next loop iteration without blocking in
    * poll; by then no callback of the connection is on the stack. */
   (void)uv_idle_start(&srv->reaper, on_reap);
@@ -232,6 +256,7 @@ static void add_feature(pgmld_server_t *srv, const char *name)
 static void backends_started(pgmld_server_t *srv, int status)
 {
   if (status < 0) {
+    pgmld_sd_status("start-up failed (see the log)");
     srv->exit_status = 1;
     set_state(srv, STATE_CLOSING);
     check_closed(srv);
@@ -290,6 +315,7 @@ static void on_first_conn(pgmld_pool_conn_t *conn, const pgmld_status_t *status,
     backends_started(srv, 0);
     return;
   }
+  pgmld_sd_status("applying the database migrations");
   if (pgmld_migrate(srv->pool, uv_now(&srv->loop) + MIGRATE_TIMEOUT_MS, on_migrated, srv,
                     &st) < 0) {
     pgmld_log_error("server", "cannot start the database migrations: %s", st.message);
@@ -310,6 +336,7 @@ static void pool_start(pgmld_server_t *srv, const char *conninfo)
   pc.application_name = "pgmld";
   pc.size = cfg->database.pool_size;
   pc.connect_timeout_ms = cfg->database.connect_timeout_ms;
+  pgmld_sd_status("connecting to PostgreSQL");
   if (pgmld_pool_new(&srv->loop, &pc, &srv->pool, &st) < 0) {
     pgmld_log_error("server", "cannot create the database pool: %s", st.message);
     backends_started(srv, -EINVAL);
@@ -360,6 +387,7 @@ static void backends_start(pgmld_server_t *srv)
   ec.user = cfg->embedded.user[0] ? cfg->embedded.user : NULL;
   pgmld_log_info("server", "database.url is empty: starting the embedded PostgreSQL in %s",
                  ec.state_dir);
+  pgmld_sd_status("starting the embedded PostgreSQL in %s", ec.state_dir);
   rc = pgmld_embedded_start(&srv->loop, &ec, on_embedded_ready, srv, &srv->embedded);
   if (rc < 0) {
     pgmld_log_error("server", "cannot start the embedded PostgreSQL: %s", uv_strerror(rc));
@@ -415,6 +443,7 @@ static void backends_stop(pgmld_server_t *srv)
   pgmld_pool_t *pool = srv->pool;
 
   set_state(srv, STATE_STOPPING);
+  pgmld_sd_status("stopping: closing the database connections");
   if (pool == NULL) {
     stop_embedded(srv);
     return;
@@ -436,8 +465,13 @@ static void stop_handles(pgmld_server_t *srv)
 {
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
+  uv_close((uv_handle_t *)&srv->sighup, NULL);
+  uv_close((uv_handle_t *)&srv->watchdog, NULL);
   uv_close((uv_handle_t *)&srv->grace, NULL);
   uv_close((uv_handle_t *)&srv->reaper, NULL);
+  uv_close((uv_handle_t *)&srv->idle, NULL);
+  /* lws closes its handles on this loop over the next iterations. */
+  pgmld_ws_close(srv->ws);
   pgmld_deadlines_close(&srv->deadlines);
   pgmld_log_info("server", "stopped");
 }
@@ -474,11 +508,23 @@ static void on_grace_over(uv_timer_t *t)
     pgmld_conns_abort_all(srv, PGMLD_UNAVAILABLE, msg);
     /* Those answers get a little time to reach clients that read. */
     (void)uv_timer_start(&srv->grace, on_grace_over, FLUSH_MS, 0);
-  } else if (srv->state == STATE_CLOSING) {
+  } else if (srv->state == STATE_CLOSING && !srv->forced_close) {
     pgmld_log_warn("server", "%zu connections still not closed %s; closing them now",
                    srv->n_conns, "(a client not reading its answers, or a handler "
                    "that has not ended its call)");
+    srv->forced_close = 1;
     pgmld_conns_close_all(srv, 0);
+    /* A handler that never ends its call would otherwise hold the shutdown
+     * here for ever. */
+    (void)uv_timer_start(&srv->grace, on_grace_over, STUCK_MS, 0);
+  } else if (srv->state == STATE_CLOSING) {
+    pgmld_log_error("server", "%llu calls on %zu connections still running %u ms after "
+                    "their connections were closed; stopping the database without "
+                    "waiting for them", (unsigned long long)srv->n_calls, srv->n_conns,
+                    STUCK_MS);
+    pgmld_conns_log_stuck(srv);
+    backends_stop(srv);
+    return;
   }
   check_closed(srv);
 }
@@ -489,6 +535,7 @@ void pgmld_server_shutdown(pgmld_server_t *srv)
   case STATE_STARTING:
     if (!srv->stop_requested) {
       srv->stop_requested = 1;
+      (void)pgmld_sd_notify("STOPPING=1\nSTATUS=stopping during start-up");
       backends_abort_start(srv);
     }
     return;
@@ -501,6 +548,8 @@ void pgmld_server_shutdown(pgmld_server_t *srv)
                  "waiting up to %u ms", (unsigned long long)srv->n_calls, srv->n_conns,
                  srv->cfg->server.shutdown_grace_ms);
   set_state(srv, STATE_DRAINING);
+  (void)pgmld_sd_notifyf("STOPPING=1\nSTATUS=shutting down: %llu calls in flight, "
+                         "%zu connections", (unsigned long long)srv->n_calls, srv->n_conns);
   if (srv->listener != NULL) {
     pgmld_unix_listener_close(srv->listener);
     srv->listener = NULL;
@@ -538,24 +587,148 @@ static void on_signal(uv_signal_t *h, int signum)
   pgmld_server_shutdown(srv);
 }
 
+/* ------------------------------------------------------------ reload, watchdog */
+
+extern char **environ;
+
+/* The tokens file is read again on every reload (tokens are rotated by
+ * rewriting it); the new set replaces the old only if it loads, and never
+ * turns authentication off: a file emptied by mistake keeps the old tokens. */
+static void reload_auth(pgmld_server_t *srv)
+{
+  pgmld_auth_t *a = NULL;
+  char err[512];
+
+  if (srv->auth == NULL || srv->cfg->auth.tokens_file[0] == '\0')
+    return;
+  if (pgmld_auth_new(srv->cfg, &a, err, sizeof(err)) < 0) {
+    pgmld_log_error("server", "reload: keeping the previous tokens: %s", err);
+    return;
+  }
+  if (pgmld_auth_tokens_required(srv->auth) && !pgmld_auth_tokens_required(a)) {
+    pgmld_log_error("server", "reload: auth.tokens_file %s now holds no token; keeping "
+                    "the previous %zu", srv->cfg->auth.tokens_file,
+                    pgmld_auth_token_count(srv->auth));
+    pgmld_auth_free(a);
+    return;
+  }
+  pgmld_log_info("server", "reload: auth.tokens_file %s read again: %zu tokens (before: %zu)",
+                 srv->cfg->auth.tokens_file, pgmld_auth_token_count(a),
+                 pgmld_auth_token_count(srv->auth));
+  pgmld_auth_free(srv->auth);
+  srv->auth = a;
+}
+
+/* SIGHUP: read the configuration again and apply what can change live
+ * (core/reload.h).  Connections and calls are not touched; a configuration
+ * that does not load changes nothing. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+  pgmld_server_t *srv = h->data;
+  pgmld_reload_result_t res;
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  char err[512];
+  int ready = srv->state == STATE_RUNNING;
+
+  (void)signum;
+  if (srv->state >= STATE_DRAINING) {
+    pgmld_log_info("server", "received SIGHUP during the shutdown: not reloading");
+    return;
+  }
+  pgmld_log_info("server", "received SIGHUP: reloading the configuration");
+  if (ready)
+    (void)pgmld_sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the "
+                           "configuration",
+                           (unsigned long long)pgmld_sd_monotonic_usec());
+  if (pgmld_reload(environ, &res, err, sizeof(err)) < 0) {
+    pgmld_log_error("server", "reload failed, keeping the running configuration: %s", err);
+    if (ready)
+      (void)pgmld_sd_notifyf("READY=1\nSTATUS=reload failed (%s); serving with the "
+                             "previous configuration", err);
+    return;
+  }
+  if (res.pool_size_changed && srv->pool != NULL &&
+      pgmld_pool_resize(srv->pool, srv->cfg->database.pool_size, &st) < 0)
+    pgmld_log_error("server", "database.pool_size: cannot resize the pool to %u: %s; "
+                    "it keeps %u connections", srv->cfg->database.pool_size, st.message,
+                    res.old_pool_size);
+  reload_auth(srv);
+  pgmld_log_info("server", "configuration reloaded: %u settings changed, %u need a restart",
+                 res.applied, res.need_restart);
+  if (ready)
+    (void)pgmld_sd_notifyf("READY=1\nSTATUS=serving; configuration reloaded (%u changed, "
+                           "%u need a restart)", res.applied, res.need_restart);
+}
+
+/* The keep-alive comes from the loop itself, so a loop that hangs stops
+ * sending it and systemd restarts pgmld. */
+static void on_watchdog(uv_timer_t *t)
+{
+  (void)t;
+  (void)pgmld_sd_notify("WATCHDOG=1");
+}
+
 /* ------------------------------------------------------------ start-up */
+
+static void on_idle_sweep(uv_timer_t *t)
+{
+  pgmld_server_t *srv = t->data;
+
+  if (srv->state == STATE_RUNNING)
+    pgmld_conns_close_idle(srv, srv->cfg->limits.idle_timeout_ms);
+}
+
+/* The WebSocket and HTTP listeners and the idle sweep, once the Unix
+ * listener is up.  Returns 0 or a negative errno (logged). */
+static int listen_more(pgmld_server_t *srv)
+{
+  const pgmld_config_t *cfg = srv->cfg;
+  uint64_t every;
+  int rc;
+
+  if (cfg->websocket.listen[0] != '\0' || cfg->http.listen[0] != '\0') {
+    rc = pgmld_ws_start(srv, &srv->ws);
+    if (rc < 0)
+      return rc;
+    if (cfg->websocket.listen[0] != '\0')
+      add_feature(srv, cfg->tls.cert_file[0] != '\0' ? "wss" : "ws");
+  }
+  if (cfg->limits.idle_timeout_ms > 0) {
+    /* Idle connections are closed between 1x and 1.25x the timeout. */
+    every = cfg->limits.idle_timeout_ms / 4u;
+    (void)uv_timer_start(&srv->idle, on_idle_sweep, every ? every : 1, every ? every : 1);
+  }
+  return 0;
+}
 
 static void listen_now(pgmld_server_t *srv)
 {
   const pgmld_config_t *cfg = srv->cfg;
+  size_t activated = pgmld_sd_listen_count();
   int rc;
 
   rc = pgmld_unix_listen(srv, cfg->server.socket_path, cfg->server.socket_mode,
                          &srv->listener);
+  if (rc == 0 && (rc = listen_more(srv)) < 0) {
+    pgmld_unix_listener_close(srv->listener);
+    srv->listener = NULL;
+  }
   if (rc < 0) {
+    pgmld_sd_status("start-up failed: cannot listen (see the log)");
     srv->exit_status = 1;
     set_state(srv, STATE_CLOSING);
     check_closed(srv);
     return;
   }
   set_state(srv, STATE_RUNNING);
-  pgmld_log_info("server", "pgmld %s listening on %s (mode %04o)", PGMLD_VERSION,
-                 cfg->server.socket_path, cfg->server.socket_mode);
+  if (activated && pgmld_sd_listen_count() < activated) {
+    pgmld_log_info("server", "pgmld %s listening on the socket systemd passed", PGMLD_VERSION);
+    (void)pgmld_sd_notify("READY=1\nSTATUS=serving on the socket systemd passed");
+  } else {
+    pgmld_log_info("server", "pgmld %s listening on %s (mode %04o)", PGMLD_VERSION,
+                   cfg->server.socket_path, cfg->server.socket_mode);
+    (void)pgmld_sd_notifyf("READY=1\nSTATUS=serving on %s", cfg->server.socket_path);
+  }
 }
 
 int pgmld_server_new(const pgmld_config_t *cfg, pgmld_server_t **out)
@@ -592,12 +765,29 @@ int pgmld_server_new(const pgmld_config_t *cfg, pgmld_server_t **out)
                                  pgmld__call_deadline_expired, srv)) < 0 ||
       (rc = uv_signal_init(&srv->loop, &srv->sigterm)) < 0 ||
       (rc = uv_signal_init(&srv->loop, &srv->sigint)) < 0 ||
+      (rc = uv_signal_init(&srv->loop, &srv->sighup)) < 0 ||
+      (rc = uv_timer_init(&srv->loop, &srv->watchdog)) < 0 ||
       (rc = uv_timer_init(&srv->loop, &srv->grace)) < 0 ||
       (rc = uv_idle_init(&srv->loop, &srv->reaper)) < 0) {
     pgmld_log_error("server", "cannot set up the event loop: %s", uv_strerror(rc));
     goto fail_handles;
   }
   srv->sigterm.data = srv->sigint.data = srv->grace.data = srv->reaper.data = srv;
+  srv->sighup.data = srv->watchdog.data = srv;
+  if ((rc = uv_timer_init(&srv->loop, &srv->idle)) < 0) {
+    pgmld_log_error("server", "cannot set up the event loop: %s", uv_strerror(rc));
+    goto fail_handles;
+  }
+  srv->idle.data = srv;
+  {
+    char err[512];
+    if ((rc = pgmld_auth_new(cfg, &srv->auth, err, sizeof(err))) < 0 ||
+        (rc = pgmld_ws_check_config(cfg, pgmld_auth_tokens_required(srv->auth), err,
+                                    sizeof(err))) < 0) {
+      pgmld_log_error("server", "%s", err);
+      goto fail_handles;
+    }
+  }
   *out = srv;
   return 0;
 
@@ -607,6 +797,7 @@ fail_handles:
   (void)uv_run(&srv->loop, UV_RUN_DEFAULT);
 fail_loop:
   pgmld_dispatch_free(srv->dispatch);
+  pgmld_auth_free(srv->auth);
   (void)uv_loop_close(&srv->loop);
   pgmld_free(srv);
   return rc;
@@ -617,9 +808,22 @@ int pgmld_server_run(pgmld_server_t *srv)
   int rc;
 
   signal(SIGPIPE, SIG_IGN);
+  if (pgmld_sd_watchdog_usec() > 0) {
+    /* Half the period, as systemd recommends; at least 1 ms. */
+    uint64_t ms = pgmld_sd_watchdog_usec() / 2000u;
+    if (ms == 0)
+      ms = 1;
+    (void)pgmld_sd_notify("WATCHDOG=1");
+    (void)uv_timer_start(&srv->watchdog, on_watchdog, ms, ms);
+    /* Never what keeps the loop running. */
+    uv_unref((uv_handle_t *)&srv->watchdog);
+    pgmld_log_info("server", "systemd watchdog: a keep-alive every %llu ms",
+                   (unsigned long long)ms);
+  }
   if ((rc = uv_signal_start(&srv->sigterm, on_signal, SIGTERM)) < 0 ||
-      (rc = uv_signal_start(&srv->sigint, on_signal, SIGINT)) < 0) {
-    pgmld_log_error("server", "cannot catch SIGTERM/SIGINT: %s", uv_strerror(rc));
+      (rc = uv_signal_start(&srv->sigint, on_signal, SIGINT)) < 0 ||
+      (rc = uv_signal_start(&srv->sighup, on_sighup, SIGHUP)) < 0) {
+    pgmld_log_error("server", "cannot catch SIGTERM/SIGINT/SIGHUP: %s", uv_strerror(rc));
     srv->exit_status = 1;
     set_state(srv, STATE_CLOSING);
     check_closed(srv);
@@ -644,6 +848,9 @@ void pgmld_server_free(pgmld_server_t *srv)
     uv_walk(&srv->loop, (uv_walk_cb)(void (*)(void))uv_close, NULL);
     (void)uv_run(&srv->loop, UV_RUN_DEFAULT);
   }
+  pgmld_conns_reap(&srv->dead);
+  pgmld_ws_free(srv->ws);
+  pgmld_auth_free(srv->auth);
   if (uv_loop_close(&srv->loop) != 0)
     pgmld_log_error("server", "the event loop still had handles open at exit");
   pgmld_dispatch_free(srv->dispatch);

@@ -95,6 +95,10 @@ struct pgmld_list_s;
 
 const struct pgmld_dispatch_s *pgmld__server_dispatch(const pgmld_server_t *srv);
 struct pgmld_deadlines_s *pgmld__server_deadlines(pgmld_server_t *srv);
+/* Bearer tokens and Unix peer allow-lists (core/auth.h); never NULL once
+ * pgmld_server_new() succeeded. */
+struct pgmld_auth_s;
+const struct pgmld_auth_s *pgmld__server_auth(const pgmld_server_t *srv);
 /* True once shutdown began: new requests are refused. */
 int pgmld__server_draining(const pgmld_server_t *srv);
 

@@ -78,7 +78,8 @@ static const unsigned transitions[CONN_NSTATES] = {
     [CONN_CHECKING] = B(CONN_LEASED) | B(CONN_IDLE) | B(CONN_BACKOFF),
     [CONN_LEASED] = B(CONN_IDLE) | B(CONN_RESETTING) | B(CONN_BACKOFF),
     [CONN_RESETTING] = B(CONN_IDLE) | B(CONN_BACKOFF),
-    [CONN_CLOSED] = 0,
+    /* Only for a slot that pgmld_pool_resize() closed and takes back. */
+    [CONN_CLOSED] = B(CONN_CONNECTING),
 };
 #undef B
 
@@ -176,7 +177,12 @@ typedef struct host_s {
 struct pgmld_pool_s {
   uv_loop_t *loop;
   pgmld_pool_config_t cfg;      /* strings owned */
-  pgmld_pool_conn_t *conns;     /* cfg.size */
+  /* Slots, each allocated on its own so that a lease's pointer stays
+   * valid when the array grows.  Slots [0, cfg.size) are the pool; a slot
+   * beyond cfg.size (after pgmld_pool_resize() shrank it) is closed when it
+   * next comes to rest (retire()), and reused if the pool grows again. */
+  pgmld_pool_conn_t **conns;
+  unsigned nslots;
   pgmld_list_t lists[CONN_NSTATES];
   unsigned counts[CONN_NSTATES];
   unsigned lost_leases;         /* LEASED with pg == NULL */
@@ -209,6 +215,7 @@ static void schedule_dispatch(pgmld_pool_t *pool);
 static void conn_lost(pgmld_pool_conn_t *c, const char *fmt, ...) PGMLD_PRINTF(2, 3);
 static void start_connect(pgmld_pool_conn_t *c);
 static void go_idle(pgmld_pool_conn_t *c);
+static int retire_if_extra(pgmld_pool_conn_t *c);
 static void settle(pgmld_pool_conn_t *c);
 static void op_finish(pgmld_pool_conn_t *c);
 static void on_io(uv_poll_t *h, int status, int events);
@@ -278,9 +285,10 @@ static void change_state(pgmld_pool_conn_t *c, conn_state_t to) {
 static void pool_free(pgmld_pool_t *pool) {
   pgmld_pool_close_cb cb = pool->close_cb;
   void *data = pool->close_data;
-  for (unsigned i = 0; i < pool->cfg.size; i++) {
-    pgmld_free(pool->conns[i].prep);
-    pgmld_free(pool->conns[i].hostaddr);
+  for (unsigned i = 0; i < pool->nslots; i++) {
+    pgmld_free(pool->conns[i]->prep);
+    pgmld_free(pool->conns[i]->hostaddr);
+    pgmld_free(pool->conns[i]);
   }
   for (size_t i = 0; i < pool->nhosts; i++) pgmld_free(pool->hosts[i].name);
   pgmld_free(pool->hosts);
@@ -952,6 +960,7 @@ static void schedule_reconnect(pgmld_pool_conn_t *c) {
     timer_stop(c);
     return;
   }
+  if (retire_if_extra(c)) return;
   timer_start(c, TIMER_BACKOFF, delay);
 }
 
@@ -1272,7 +1281,23 @@ static void go_idle(pgmld_pool_conn_t *c) {
   c->last_used = uv_now(c->pool->loop);
   c->deadline = 0;
   change_state(c, CONN_IDLE);
+  if (retire_if_extra(c)) return;
   schedule_dispatch(c->pool);
+}
+
+/* A slot beyond the pool's size (pgmld_pool_resize() shrank it) that has
+ * come to rest, IDLE or BACKOFF: its connection is closed and the slot kept
+ * for a later growth.  Returns 1 if it was retired. */
+static int retire_if_extra(pgmld_pool_conn_t *c) {
+  pgmld_pool_t *pool = c->pool;
+  if (c->id <= pool->cfg.size || pool->closing) return 0;
+  timer_stop(c);
+  drop_pg(c);
+  c->attempts = 0;
+  c->error[0] = '\0';
+  change_state(c, CONN_CLOSED);
+  pgmld_log_debug(WHERE, "connection %u: closed (pool size is now %u)", c->id, pool->cfg.size);
+  return 1;
 }
 
 /* A released connection with nothing running: roll back what the lease left
@@ -1331,6 +1356,7 @@ static void check_done(pgmld_pool_conn_t *c, const pgmld_status_t *st) {
     lease(c, w);
   } else {
     change_state(c, CONN_IDLE);
+    if (retire_if_extra(c)) return;
     c->last_used = uv_now(c->pool->loop);
     schedule_dispatch(c->pool);
   }
@@ -1574,11 +1600,11 @@ static void maybe_finish_close(pgmld_pool_t *pool) {
       pool->resolves_running)
     return;
   pool->closing_handles = 1;
-  for (unsigned i = 0; i < pool->cfg.size; i++) {
-    pgmld_pool_conn_t *c = &pool->conns[i];
+  for (unsigned i = 0; i < pool->nslots; i++) {
+    pgmld_pool_conn_t *c = pool->conns[i];
     timer_stop(c);
     drop_pg(c);
-    change_state(c, CONN_CLOSED);
+    if (c->state != CONN_CLOSED) change_state(c, CONN_CLOSED);
     c->timer.data = pool;
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   }
@@ -1605,8 +1631,8 @@ void pgmld_pool_close(pgmld_pool_t *pool, pgmld_pool_close_cb cb, void *data) {
     pgmld_status_set(&w->status, PGMLD_UNAVAILABLE, "the connection pool is shutting down");
     waiter_complete(w);
   }
-  for (unsigned i = 0; i < pool->cfg.size; i++) {
-    pgmld_pool_conn_t *c = &pool->conns[i];
+  for (unsigned i = 0; i < pool->nslots; i++) {
+    pgmld_pool_conn_t *c = pool->conns[i];
     if (c->state == CONN_BACKOFF) timer_stop(c);
   }
   /* A lookup that has not started yet is dropped; one that has finishes
@@ -1706,6 +1732,30 @@ static int check_range(pgmld_status_t *st, const char *name, unsigned v, unsigne
   return 0;
 }
 
+/* Slots of the prepared-statement table of one connection. */
+static size_t prep_capacity(const pgmld_pool_t *pool) {
+  size_t cap = 1;
+  while (cap < 2u * pool->cfg.max_prepared) cap *= 2;
+  return cap;
+}
+
+/* Makes slot `i` a connection of the pool, not connected (BACKOFF, no
+ * timer running); the caller starts it.  Cannot fail: the memory is there. */
+static void slot_init(pgmld_pool_t *pool, pgmld_pool_conn_t *c, unsigned i) {
+  c->pool = pool;
+  c->id = i + 1;
+  c->poll_fd = -1;
+  pgmld_list_init(&c->link);
+  pgmld_list_init(&c->dlink);
+  op_reset(&c->op);
+  uv_timer_init(pool->loop, &c->timer);
+  c->timer.data = c;
+  pool->handles++;
+  c->state = CONN_BACKOFF;
+  pgmld_list_append(&pool->lists[CONN_BACKOFF], &c->link);
+  pool->counts[CONN_BACKOFF]++;
+}
+
 #define DEFAULT(field, value) \
   do {                        \
     if (!cfg.field) cfg.field = (value); \
@@ -1751,19 +1801,21 @@ int pgmld_pool_new(uv_loop_t *loop, const pgmld_pool_config_t *config, pgmld_poo
   pool->cfg.application_name = pgmld_strdup(cfg.application_name);
   pool->conns = pgmld_calloc(cfg.size, sizeof(*pool->conns));
   if (!pool->cfg.conninfo || !pool->cfg.application_name || !pool->conns) goto nomem;
+  for (unsigned i = 0; i < cfg.size; i++) {
+    pool->conns[i] = pgmld_calloc(1, sizeof(**pool->conns));
+    if (!pool->conns[i]) goto nomem;
+  }
   for (int s = 0; s < CONN_NSTATES; s++) pgmld_list_init(&pool->lists[s]);
   pgmld_list_init(&pool->waiters);
   pgmld_list_init(&pool->done);
   pgmld_list_init(&pool->deferred);
   pgmld_list_init(&pool->resolves);
   pool->rng = (uv_hrtime() ^ (uint64_t)(uintptr_t)pool) | 1u;
-  size_t cap = 1;
-  while (cap < 2u * cfg.max_prepared) cap *= 2;
   for (unsigned i = 0; i < cfg.size; i++) {
-    pgmld_pool_conn_t *c = &pool->conns[i];
-    c->prep = pgmld_calloc(cap, sizeof(*c->prep));
+    pgmld_pool_conn_t *c = pool->conns[i];
+    c->prep_cap = prep_capacity(pool);
+    c->prep = pgmld_calloc(c->prep_cap, sizeof(*c->prep));
     if (!c->prep) goto nomem;
-    c->prep_cap = cap;
   }
   rc = parse_hosts(pool, st);
   if (rc < 0) goto fail;
@@ -1772,22 +1824,9 @@ int pgmld_pool_new(uv_loop_t *loop, const pgmld_pool_config_t *config, pgmld_poo
   uv_idle_init(loop, &pool->dispatcher);
   pool->dispatcher.data = pool;
   pool->handles++;
-  for (unsigned i = 0; i < cfg.size; i++) {
-    pgmld_pool_conn_t *c = &pool->conns[i];
-    c->pool = pool;
-    c->id = i + 1;
-    c->poll_fd = -1;
-    pgmld_list_init(&c->link);
-    pgmld_list_init(&c->dlink);
-    op_reset(&c->op);
-    uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
-    pool->handles++;
-    c->state = CONN_BACKOFF;
-    pgmld_list_append(&pool->lists[CONN_BACKOFF], &c->link);
-    pool->counts[CONN_BACKOFF]++;
-  }
-  for (unsigned i = 0; i < cfg.size; i++) start_connect(&pool->conns[i]);
+  for (unsigned i = 0; i < cfg.size; i++) slot_init(pool, pool->conns[i], i);
+  pool->nslots = cfg.size;
+  for (unsigned i = 0; i < cfg.size; i++) start_connect(pool->conns[i]);
   *out = pool;
   return 0;
 
@@ -1796,7 +1835,10 @@ nomem:
   rc = -ENOMEM;
 fail:
   if (pool) {
-    for (unsigned i = 0; pool->conns && i < cfg.size; i++) pgmld_free(pool->conns[i].prep);
+    for (unsigned i = 0; pool->conns && i < cfg.size; i++) {
+      if (pool->conns[i]) pgmld_free(pool->conns[i]->prep);
+      pgmld_free(pool->conns[i]);
+    }
     for (size_t i = 0; i < pool->nhosts; i++) pgmld_free(pool->hosts[i].name);
     pgmld_free(pool->hosts);
     pgmld_free(pool->options);
@@ -1806,6 +1848,61 @@ fail:
     pgmld_free(pool);
   }
   return rc;
+}
+
+/* ------------------------------------------------------------------ resize */
+
+int pgmld_pool_resize(pgmld_pool_t *pool, unsigned size, pgmld_status_t *st) {
+  unsigned old = pool->cfg.size, have = pool->nslots;
+  int rc;
+  if (pool->closing) {
+    pgmld_status_set(st, PGMLD_UNAVAILABLE, "the connection pool is shutting down");
+    return -ESHUTDOWN;
+  }
+  if ((rc = check_range(st, "size", size, 1, PGMLD_POOL_SIZE_MAX)) < 0) return rc;
+  if (size > have) {
+    /* All the memory first, so that a failure leaves the pool as it was. */
+    pgmld_pool_conn_t **conns = pgmld_realloc(pool->conns, size * sizeof(*conns));
+    if (!conns) goto nomem;
+    pool->conns = conns;
+    for (unsigned i = have; i < size; i++) {
+      pgmld_pool_conn_t *c = pgmld_calloc(1, sizeof(*c));
+      if (c) c->prep_cap = prep_capacity(pool);
+      if (c) c->prep = pgmld_calloc(c->prep_cap, sizeof(*c->prep));
+      if (!c || !c->prep) {
+        if (c) pgmld_free(c->prep);
+        pgmld_free(c);
+        for (unsigned j = have; j < i; j++) {
+          pgmld_free(conns[j]->prep);
+          pgmld_free(conns[j]);
+        }
+        goto nomem;
+      }
+      conns[i] = c;
+    }
+    for (unsigned i = have; i < size; i++) slot_init(pool, conns[i], i);
+    pool->nslots = size;
+  }
+  pool->cfg.size = size;
+  /* Growing: new slots and slots closed by an earlier shrink connect.  A
+   * slot still waiting to be retired simply stays. */
+  for (unsigned i = 0; i < size; i++) {
+    pgmld_pool_conn_t *c = pool->conns[i];
+    if (c->state == CONN_CLOSED || (i >= have && c->state == CONN_BACKOFF)) start_connect(c);
+  }
+  /* Shrinking: what is at rest closes now, a lease or a check when it ends;
+   * no statement is interrupted. */
+  for (unsigned i = size; i < pool->nslots; i++) {
+    pgmld_pool_conn_t *c = pool->conns[i];
+    if (c->state == CONN_IDLE || c->state == CONN_BACKOFF) (void)retire_if_extra(c);
+  }
+  if (size != old) pgmld_log_info(WHERE, "pool size %u -> %u", old, size);
+  schedule_dispatch(pool);
+  return 0;
+
+nomem:
+  pgmld_status_set(st, PGMLD_INTERNAL, "out of memory growing the connection pool to %u", size);
+  return -ENOMEM;
 }
 
 /* ------------------------------------------------------------------ public lease API */

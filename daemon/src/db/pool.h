@@ -137,6 +137,15 @@ PGMLD_MUST_CHECK int pgmld_pool_new(uv_loop_t *loop, const pgmld_pool_config_t *
  * twice is a no-op. */
 void pgmld_pool_close(pgmld_pool_t *pool, pgmld_pool_close_cb cb, void *data);
 
+/* Changes the number of connections to `size` (1..PGMLD_POOL_SIZE_MAX)
+ * without disturbing any lease.  Growing starts connecting the new ones at
+ * once.  Shrinking closes the idle (and reconnecting) connections beyond
+ * the new size now, and each leased or busy one when it is released and
+ * settled; until then pgmld_pool_stats() counts it as busy.  Returns 0, or
+ * -EINVAL (size out of range), -ENOMEM (the pool is unchanged) or
+ * -ESHUTDOWN, with `st` saying which. */
+PGMLD_MUST_CHECK int pgmld_pool_resize(pgmld_pool_t *pool, unsigned size, pgmld_status_t *st);
+
 /* Asks for a connection.  Requests are served first come, first served.  `cb`
  * gets the lease, or a status: DEADLINE_EXCEEDED when `deadline_ms` passed
  * with every connection busy, UNAVAILABLE when it passed while PostgreSQL was

@@ -3,13 +3,16 @@
 #include "net/conn.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
 #include "core/alloc.h"
+#include "core/auth.h"
 #include "core/idmap.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "rpc/call_internal.h"
 #include "rpc/dispatch.h"
 #include "rpc/envelope.h"
@@ -23,10 +26,29 @@ struct pgmld_conn_s {
   pgmld_list_t pending;         /* the same calls, in arrival order */
   pgmld_list_t answered;        /* answered calls whose handler is not done */
   size_t out_queued;            /* bytes given to the transport, not yet written */
-  unsigned paused : 1;          /* reading stopped by output backpressure */
+  const char *transport;        /* the transport's name, for metrics */
+  uint64_t last_active;         /* uv_now() of the last frame read */
+  uint64_t in_bytes;            /* request bytes held by calls not yet ended */
+  uint64_t refused;             /* frames and requests refused so far */
+  uint64_t refused_unlogged;    /* of those, not yet logged or summarised */
+  uint64_t refused_summary_at;  /* uv_now() of the last refusal logged or summed up */
+  unsigned authenticated : 1;   /* requests need no bearer token */
+  unsigned paused : 1;          /* reading stopped: output backpressure or
+                                 * limits.max_inflight_bytes */
   unsigned closing : 1;         /* no more frames are read or answered */
   unsigned dead : 1;            /* handed to the server to be freed */
 };
+
+/* Refusals logged one by one on a connection; after that they are counted
+ * and summed up in one line at most every REFUSAL_SUMMARY_MS, and when the
+ * connection closes, so that a client sending bad frames in a loop cannot
+ * fill the disk. */
+#define REFUSALS_LOGGED 10u
+#define REFUSAL_SUMMARY_MS 10000u
+
+/* Request bytes held by the calls of every connection, for
+ * limits.max_server_inflight_bytes.  One server per process. */
+static uint64_t server_in_bytes;
 
 const char *pgmld_conn_name(const pgmld_conn_t *conn)
 {
@@ -38,6 +60,48 @@ pgmld_server_t *pgmld_conn_server(const pgmld_conn_t *conn)
   return conn->srv;
 }
 
+/* Logs how many refusals went unlogged since the last line about them. */
+static void summarize_refusals(pgmld_conn_t *conn, uint64_t now)
+{
+  if (conn->refused_unlogged == 0)
+    return;
+  pgmld_log_warn("conn", "%s: %llu more frames refused in the last %llu s, not "
+                 "logged one by one (%llu refused on this connection)", conn->name,
+                 (unsigned long long)conn->refused_unlogged,
+                 (unsigned long long)((now - conn->refused_summary_at + 999) / 1000),
+                 (unsigned long long)conn->refused);
+  conn->refused_unlogged = 0;
+  conn->refused_summary_at = now;
+}
+
+/* One refused frame or request: logged at `level` while the connection has
+ * refused no more than REFUSALS_LOGGED, then counted (see above). */
+PGMLD_PRINTF(3, 4)
+static void log_refusal(pgmld_conn_t *conn, pgmld_log_level_t level, const char *fmt, ...)
+{
+  uint64_t now = uv_now(pgmld_server_loop(conn->srv));
+  char line[PGMLD_STATUS_MESSAGE_MAX + 256];
+  va_list ap;
+
+  if (++conn->refused > REFUSALS_LOGGED) {
+    conn->refused_unlogged++;
+    if (now - conn->refused_summary_at >= REFUSAL_SUMMARY_MS)
+      summarize_refusals(conn, now);
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  conn->refused_summary_at = now;
+  if (conn->refused < REFUSALS_LOGGED) {
+    pgmld_log(level, "conn", "%s: %s", conn->name, line);
+    return;
+  }
+  pgmld_log(level, "conn", "%s: %s (%u refusals logged; further ones on this "
+            "connection are counted and summed up every %u s)", conn->name, line,
+            REFUSALS_LOGGED, REFUSAL_SUMMARY_MS / 1000u);
+}
+
 /* Hands the connection to the server once nothing can reach it any more:
  * the transport is closed (no upcall will come) and no call points to it. */
 static void maybe_dead(pgmld_conn_t *conn)
@@ -46,7 +110,9 @@ static void maybe_dead(pgmld_conn_t *conn)
       !pgmld_list_empty(&conn->answered))
     return;
   conn->dead = 1;
+  summarize_refusals(conn, uv_now(pgmld_server_loop(conn->srv)));
   pgmld_idmap_free(&conn->unanswered);
+  pgmld_metrics_conn_closed(conn->transport);
   pgmld_log_debug("conn", "%s: closed", conn->name);
   pgmld__server_conn_dead(conn->srv, &conn->link);
 }
@@ -72,6 +138,39 @@ static void close_conn(pgmld_conn_t *conn, int flush)
     conn->t->ops->close(conn->t, flush);
 }
 
+/* Stops reading while more than PGMLD_CONN_OUTPUT_HIGH response bytes wait
+ * to be sent (until PGMLD_CONN_OUTPUT_LOW or fewer do), or while the calls
+ * not yet ended hold more than limits.max_inflight_bytes of requests;
+ * reads again when neither holds.  A request is counted once read, so one
+ * larger than the limit still runs, alone. */
+static void update_reading(pgmld_conn_t *conn)
+{
+  uint64_t max_in = pgmld_server_config(conn->srv)->limits.max_inflight_bytes;
+  int in_high = conn->in_bytes > max_in;
+
+  if (conn->closing || conn->t == NULL)
+    return;
+  if (!conn->paused) {
+    if (conn->out_queued > PGMLD_CONN_OUTPUT_HIGH)
+      pgmld_log_debug("conn", "%s: %zu response bytes queued; reading paused",
+                      conn->name, conn->out_queued);
+    else if (in_high)
+      pgmld_log_debug("conn", "%s: requests in flight hold %llu bytes, over "
+                      "limits.max_inflight_bytes (%llu); reading paused", conn->name,
+                      (unsigned long long)conn->in_bytes, (unsigned long long)max_in);
+    else
+      return;
+    conn->paused = 1;
+    conn->t->ops->pause(conn->t);
+    return;
+  }
+  if (conn->out_queued > PGMLD_CONN_OUTPUT_LOW || in_high)
+    return;
+  conn->paused = 0;
+  pgmld_log_debug("conn", "%s: reading resumed", conn->name);
+  conn->t->ops->resume(conn->t);
+}
+
 /* Gives one encoded frame (owned) to the transport and applies output
  * backpressure. */
 static void send_frame(pgmld_conn_t *conn, uint8_t *buf, size_t len)
@@ -90,12 +189,8 @@ static void send_frame(pgmld_conn_t *conn, uint8_t *buf, size_t len)
     return;
   }
   conn->out_queued += len;
-  if (!conn->paused && !conn->closing && conn->out_queued > PGMLD_CONN_OUTPUT_HIGH) {
-    conn->paused = 1;
-    conn->t->ops->pause(conn->t);
-    pgmld_log_debug("conn", "%s: %zu response bytes queued; reading paused",
-                    conn->name, conn->out_queued);
-  }
+  pgmld_metrics_bytes(conn->transport, 0, len);
+  update_reading(conn);
 }
 
 /* Answers a frame the connection refuses, without creating a call. */
@@ -131,7 +226,13 @@ int pgmld_conn_new(pgmld_server_t *srv, pgmld_transport_t *t, pgmld_conn_t **out
   }
   conn->srv = srv;
   conn->t = t;
+  conn->transport = t->ops->name;
+  conn->last_active = uv_now(pgmld_server_loop(srv));
+  /* Until the transport says otherwise: with tokens configured, each request
+   * must carry one (see request_authenticated()). */
+  conn->authenticated = !pgmld_auth_tokens_required(pgmld__server_auth(srv));
   t->conn = conn;
+  pgmld_metrics_conn_opened(conn->transport);
   pgmld_idmap_init(&conn->unanswered);
   pgmld_list_init(&conn->pending);
   pgmld_list_init(&conn->answered);
@@ -160,8 +261,8 @@ int pgmld_conn_new(pgmld_server_t *srv, pgmld_transport_t *t, pgmld_conn_t **out
 static void bad_frame(pgmld_conn_t *conn, uint64_t id, uint32_t len,
                       const pgmld_status_t *st)
 {
-  pgmld_log_warn("conn", "%s: rejected a %u-byte frame%s: %s", conn->name, len,
-                 len == 0 ? " (empty)" : "", st->message);
+  log_refusal(conn, PGMLD_LOG_WARN, "rejected a %u-byte frame%s: %s", len,
+              len == 0 ? " (empty)" : "", st->message);
   reject(conn, id, st->code, st->message, NULL);
 }
 
@@ -178,6 +279,35 @@ static void handle_cancel(pgmld_conn_t *conn, uint64_t id)
   pgmld__call_abort(call, PGMLD_CANCELLED, "cancelled by the client");
 }
 
+void pgmld_conn_refuse(pgmld_conn_t *conn, pgmld_code_t code, const char *message)
+{
+  pgmld_log_warn("conn", "%s: refused: %s", conn->name, message);
+  reject(conn, 0, code, message, NULL);
+  close_conn(conn, 1);
+}
+
+void pgmld_conn_set_authenticated(pgmld_conn_t *conn, int yes)
+{
+  conn->authenticated = yes != 0;
+}
+
+/* Whether a REQUEST may run: the connection is authenticated, or the
+ * request's metadata "authorization" (the last one, if repeated) holds a
+ * valid "Bearer <token>". */
+static int request_authenticated(const pgmld_conn_t *conn, const Pgml__V1__Frame *f)
+{
+  const char *value = NULL;
+  size_t i;
+
+  if (conn->authenticated)
+    return 1;
+  for (i = 0; i < f->n_metadata; i++)
+    if (f->metadata[i]->key != NULL && strcmp(f->metadata[i]->key, "authorization") == 0)
+      value = f->metadata[i]->value;
+  return value != NULL &&
+         pgmld_auth_check_bearer(pgmld__server_auth(conn->srv), value, strlen(value));
+}
+
 static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
 {
   const pgmld_config_t *cfg = pgmld_server_config(conn->srv);
@@ -188,6 +318,14 @@ static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
   char details[96];
   int rc;
 
+  if (!request_authenticated(conn, f)) {
+    /* The token is neither logged nor echoed. */
+    pgmld_status_set(&st, PGMLD_UNAUTHENTICATED,
+                     "missing or invalid bearer token: send \"Authorization: Bearer "
+                     "<token>\" at the upgrade or metadata \"authorization\" = "
+                     "\"Bearer <token>\" with each request");
+    goto refuse;
+  }
   if (pgmld_idmap_get(&conn->unanswered, id) != NULL) {
     pgmld_status_set(&st, PGMLD_INVALID_ARGUMENT,
                      "request id %llu is already in flight on this connection",
@@ -206,8 +344,24 @@ static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
                      "too many requests in flight on this connection: "
                      "limits.max_inflight_per_conn is %u",
                      cfg->limits.max_inflight_per_conn);
-    pgmld_log_info("conn", "%s: id %llu refused: %s", conn->name,
-                   (unsigned long long)id, st.message);
+    log_refusal(conn, PGMLD_LOG_INFO, "id %llu refused: %s", (unsigned long long)id,
+                st.message);
+    reject(conn, id, st.code, st.message, details);
+    goto out;
+  }
+  /* The request's bytes are held until its call ends; what it decodes to
+   * is of the same order. */
+  if (server_in_bytes + f->payload.len > cfg->limits.max_server_inflight_bytes) {
+    snprintf(details, sizeof(details),
+             "{\"limit\":\"max_server_inflight_bytes\",\"value\":%llu}",
+             (unsigned long long)cfg->limits.max_server_inflight_bytes);
+    pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED,
+                     "server busy: requests in flight hold %llu bytes and this one has "
+                     "%zu, over limits.max_server_inflight_bytes (%llu); retry later",
+                     (unsigned long long)server_in_bytes, f->payload.len,
+                     (unsigned long long)cfg->limits.max_server_inflight_bytes);
+    log_refusal(conn, PGMLD_LOG_WARN, "id %llu refused: %s", (unsigned long long)id,
+                st.message);
     reject(conn, id, st.code, st.message, details);
     goto out;
   }
@@ -225,8 +379,8 @@ static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
   return;   /* f belongs to the call, or was freed by pgmld__call_start() */
 
 refuse:
-  pgmld_log_info("conn", "%s: id %llu refused: %s", conn->name,
-                 (unsigned long long)id, st.message);
+  log_refusal(conn, PGMLD_LOG_INFO, "id %llu refused: %s", (unsigned long long)id,
+              st.message);
   reject(conn, id, st.code, st.message, NULL);
 out:
   pgmld_envelope_free(f);
@@ -240,6 +394,8 @@ void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
 
   if (conn->closing)
     return;
+  conn->last_active = uv_now(pgmld_server_loop(conn->srv));
+  pgmld_metrics_bytes(conn->transport, len, 0);
   if (pgmld_envelope_decode(body, len, &f, &st) < 0) {
     bad_frame(conn, 0, len, &st);
     return;
@@ -287,11 +443,7 @@ void pgmld__conn_on_end(pgmld_conn_t *conn, int status)
 void pgmld__conn_on_written(pgmld_conn_t *conn, size_t bytes)
 {
   conn->out_queued -= bytes < conn->out_queued ? bytes : conn->out_queued;
-  if (conn->paused && !conn->closing && conn->out_queued <= PGMLD_CONN_OUTPUT_LOW) {
-    conn->paused = 0;
-    pgmld_log_debug("conn", "%s: reading resumed", conn->name);
-    conn->t->ops->resume(conn->t);
-  }
+  update_reading(conn);
 }
 
 void pgmld__conn_on_closed(pgmld_conn_t *conn)
@@ -310,6 +462,9 @@ int pgmld__conn_call_added(pgmld_conn_t *conn, pgmld_call_t *call)
   if (rc < 0)
     return rc;
   pgmld_list_append(&conn->pending, &call->link);
+  conn->in_bytes += call->bytes;
+  server_in_bytes += call->bytes;
+  update_reading(conn);
   return 0;
 }
 
@@ -336,8 +491,12 @@ void pgmld__conn_call_answered(pgmld_conn_t *conn, pgmld_call_t *call,
 
 void pgmld__conn_call_ended(pgmld_conn_t *conn, pgmld_call_t *call)
 {
+  conn->in_bytes -= call->bytes;
+  server_in_bytes -= call->bytes;
   pgmld_list_remove(&call->link);
   maybe_dead(conn);
+  /* A dead connection has no transport: this is then a no-op. */
+  update_reading(conn);
 }
 
 /* ------------------------------------------------------------ all of them */
@@ -364,6 +523,54 @@ void pgmld_conns_close_all(pgmld_server_t *srv, int flush)
 
   pgmld_list_foreach_safe(pos, tmp, head) {
     close_conn(PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link), flush);
+  }
+}
+
+void pgmld_conns_close_idle(pgmld_server_t *srv, uint32_t idle_ms)
+{
+  pgmld_list_t *head = pgmld__server_conns(srv), *pos, *tmp;
+  uint64_t now = uv_now(pgmld_server_loop(srv));
+  char msg[160], details[96];
+
+  snprintf(msg, sizeof(msg), "closing an idle connection: nothing received for "
+           "limits.idle_timeout_ms (%u ms)", idle_ms);
+  snprintf(details, sizeof(details), "{\"limit\":\"idle_timeout_ms\",\"value\":%u}",
+           idle_ms);
+  pgmld_list_foreach_safe(pos, tmp, head) {
+    pgmld_conn_t *conn = PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link);
+    /* A request in flight is not idleness: its answer is awaited. */
+    if (conn->closing || pgmld_idmap_count(&conn->unanswered) > 0 ||
+        now - conn->last_active < idle_ms)
+      continue;
+    pgmld_log_info("conn", "%s: %s", conn->name, msg);
+    reject(conn, 0, PGMLD_UNAVAILABLE, msg, details);
+    close_conn(conn, 1);
+  }
+}
+
+static void log_stuck_list(const pgmld_conn_t *conn, const pgmld_list_t *head,
+                           uint64_t now_ns)
+{
+  const pgmld_list_t *pos;
+
+  for (pos = head->next; pos != head; pos = pos->next) {
+    const pgmld_call_t *call = PGMLD_CONTAINER_OF(pos, pgmld_call_t, link);
+    pgmld_log_error("conn", "%s: id %llu %s has not ended after %.0f ms%s", conn->name,
+                    (unsigned long long)call->id, call->method->full_name,
+                    (double)(now_ns - call->started_ns) / 1e6,
+                    call->answered ? " (its client was answered)" : "");
+  }
+}
+
+void pgmld_conns_log_stuck(pgmld_server_t *srv)
+{
+  pgmld_list_t *head = pgmld__server_conns(srv), *pos;
+  uint64_t now_ns = uv_hrtime();
+
+  for (pos = head->next; pos != head; pos = pos->next) {
+    const pgmld_conn_t *conn = PGMLD_CONTAINER_OF(pos, pgmld_conn_t, link);
+    log_stuck_list(conn, &conn->pending, now_ns);
+    log_stuck_list(conn, &conn->answered, now_ns);
   }
 }
 

@@ -40,9 +40,29 @@ PGMLD_MUST_CHECK int pgmld_conn_new(pgmld_server_t *srv, pgmld_transport_t *t,
 void pgmld_conns_abort_all(pgmld_server_t *srv, pgmld_code_t code,
                            const char *message);
 
+/* Sets whether requests on conn need no bearer token (net/transport.h's
+ * transports call it right after pgmld_conn_new(): the Unix socket always,
+ * a WebSocket when its upgrade carried a valid Authorization header).
+ * Until then, with auth.tokens_file set, each REQUEST must carry metadata
+ * "authorization" = "Bearer <token>" or is answered UNAUTHENTICATED. */
+void pgmld_conn_set_authenticated(pgmld_conn_t *conn, int yes);
+
+/* Refuses the peer of a new connection (e.g. PERMISSION_DENIED): one
+ * RESPONSE on id 0 with code and message (copied), logged, then the
+ * connection closes once that is sent. */
+void pgmld_conn_refuse(pgmld_conn_t *conn, pgmld_code_t code, const char *message);
+
+/* Closes, after telling them UNAVAILABLE on id 0, the connections with no
+ * request in flight that have sent nothing for idle_ms (limits.idle_timeout_ms). */
+void pgmld_conns_close_idle(pgmld_server_t *srv, uint32_t idle_ms);
+
 /* Closes every connection of srv: once its queued responses are sent when
  * `flush`, else at once (what the socket does not take is dropped). */
 void pgmld_conns_close_all(pgmld_server_t *srv, int flush);
+
+/* Logs, as errors, every call still running on a connection of srv (its
+ * method, id and connection), for a shutdown that stops waiting for them. */
+void pgmld_conns_log_stuck(pgmld_server_t *srv);
 
 /* Frees every connection the server was handed as dead (see
  * pgmld__server_conn_dead()); called by the server from its idle handle. */

@@ -19,7 +19,10 @@
  *   pgmld__conn_on_closed(conn)            the transport is closed and freed;
  *                                          it will never call again
  * No upcall is made from inside a call into the table below: each comes from
- * a libuv callback, so the connection is never re-entered.
+ * a libuv callback, so the connection is never re-entered.  In particular
+ * resume() does not deliver the frames that wait: a transport hands them
+ * over from a later loop iteration (unix.c: a uv_idle_t), because the
+ * connection resumes from inside its own frame and call-end handling.
  *
  * Errors: functions return 0 or a negative errno / libuv error code.
  */
@@ -57,8 +60,8 @@ typedef struct pgmld_transport_ops_s {
   /* Stops delivering frames, for output backpressure.  Frames already read
    * wait in the transport. */
   void (*pause)(pgmld_transport_t *t);
-  /* Delivers waiting frames, then reads again.  Frames may be delivered
-   * before resume returns. */
+  /* Reads again: frames that wait are delivered first, from a later loop
+   * iteration, never before resume returns. */
   void (*resume)(pgmld_transport_t *t);
 
   /* Stops reading and closes.  With flush, frames already queued are sent

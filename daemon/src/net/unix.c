@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,7 +17,9 @@
 #include <uv.h>
 
 #include "core/alloc.h"
+#include "core/auth.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "frame.h"
 #include "net/conn.h"
 #include "net/transport.h"
@@ -42,6 +46,8 @@ typedef struct write_req_s {
 typedef struct unix_stream_s {
   pgmld_transport_t base;
   uv_pipe_t pipe;
+  uv_idle_t resumed;         /* delivers frames read before a pause, after resume() */
+  unsigned handles_open;     /* pipe and resumed; freed when both are closed */
   pgml_frame_reader_t reader;
   char peer[64];
   pgmld_outbuf_t *queue;     /* frames waiting for the next write, owned */
@@ -73,9 +79,11 @@ static void free_queue(unix_stream_t *s)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-  unix_stream_t *s = PGMLD_CONTAINER_OF(h, unix_stream_t, pipe);
+  unix_stream_t *s = h->data;
   pgmld_conn_t *conn = s->base.conn;
 
+  if (--s->handles_open > 0)
+    return;
   free_queue(s);
   pgmld_free(s->queue);
   pgml_frame_reader_free(&s->reader);
@@ -90,6 +98,7 @@ static void close_handle(unix_stream_t *s)
   if (s->handle_closing)
     return;
   s->handle_closing = 1;
+  uv_close((uv_handle_t *)&s->resumed, on_handle_closed);
   /* A write in progress completes with UV_ECANCELED before the close
    * callback runs, and frees its buffers there. */
   uv_close((uv_handle_t *)&s->pipe, on_handle_closed);
@@ -285,7 +294,20 @@ static void stream_pause(pgmld_transport_t *t)
   unix_stream_t *s = stream_of(t);
 
   s->paused = 1;
+  uv_idle_stop(&s->resumed);
   stop_reading(s);
+}
+
+/* The loop iteration after resume(): the frames read before the pause,
+ * then reading again (in that order, so that the buffer does not grow
+ * while they wait). */
+static void on_resumed(uv_idle_t *idle)
+{
+  unix_stream_t *s = idle->data;
+
+  uv_idle_stop(idle);
+  deliver(s);
+  start_reading(s);
 }
 
 static void stream_resume(pgmld_transport_t *t)
@@ -293,7 +315,15 @@ static void stream_resume(pgmld_transport_t *t)
   unix_stream_t *s = stream_of(t);
 
   s->paused = 0;
-  deliver(s);
+  if (s->closing)
+    return;
+  /* Not from here: resume() is called by the connection, often from inside
+   * its own handling of a frame or of a call's end, which a frame
+   * delivered now would re-enter (net/transport.h). */
+  if (s->reader.start != s->reader.end) {
+    (void)uv_idle_start(&s->resumed, on_resumed);
+    return;
+  }
   start_reading(s);
 }
 
@@ -353,11 +383,39 @@ static void describe_peer(unix_stream_t *s)
     snprintf(s->peer, sizeof(s->peer), "unix:?");
 }
 
+/* Checks the peer against server.allow_uids / server.allow_gids.  A peer
+ * not allowed is told PERMISSION_DENIED on id 0 and the connection closes;
+ * returns 0 then, 1 when the peer may go on. */
+static int peer_allowed(pgmld_server_t *srv, unix_stream_t *s, pgmld_conn_t *conn)
+{
+  const pgmld_auth_t *auth = pgmld__server_auth(srv);
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  uv_os_fd_t fd;
+  char msg[160];
+
+  if (!pgmld_auth_peer_lists_set(auth))
+    return 1;
+  if (uv_fileno((uv_handle_t *)&s->pipe, &fd) < 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+    snprintf(msg, sizeof(msg), "the peer's credentials cannot be read (SO_PEERCRED), "
+             "so server.allow_uids / server.allow_gids cannot allow it");
+  } else if (pgmld_auth_peer_allowed(auth, cred.uid, cred.gid)) {
+    return 1;
+  } else {
+    snprintf(msg, sizeof(msg), "uid %ld (gid %ld) is not allowed: server.allow_uids / "
+             "server.allow_gids", (long)cred.uid, (long)cred.gid);
+  }
+  pgmld_conn_refuse(conn, PGMLD_PERMISSION_DENIED, msg);
+  return 0;
+}
+
 /* ------------------------------------------------------------ the listener */
 
 struct pgmld_unix_listener_s {
   uv_pipe_t pipe;
   uv_pipe_t reject;          /* takes a client we cannot afford to serve */
+  uv_timer_t retry;          /* accepts again after `reject` could not be set up */
   pgmld_server_t *srv;
   char *path;                /* owned */
   dev_t dev;                 /* of the socket file we created */
@@ -365,8 +423,12 @@ struct pgmld_unix_listener_s {
   unsigned bound : 1;
   unsigned rejecting : 1;    /* `reject` is in use */
   unsigned reject_again : 1; /* a client waits for `reject` */
-  unsigned handles_open;
+  unsigned handles_open;     /* pipe, retry, and reject while rejecting */
 };
+
+/* When a client could be neither served nor refused, libuv keeps it and
+ * accepts nothing else: the listener tries again after this long. */
+#define ACCEPT_RETRY_MS 100u
 
 static void on_listener_closed(uv_handle_t *h)
 {
@@ -379,6 +441,17 @@ static void on_listener_closed(uv_handle_t *h)
 }
 
 static void reject_client(pgmld_unix_listener_t *l);
+static void on_connection(uv_stream_t *server, int status);
+
+static void on_accept_retry(uv_timer_t *t)
+{
+  pgmld_unix_listener_t *l = t->data;
+
+  if (uv_is_closing((uv_handle_t *)&l->pipe))
+    return;
+  pgmld_log_info("unix", "accepting the waiting client on %s again", l->path);
+  on_connection((uv_stream_t *)&l->pipe, 0);
+}
 
 static void on_reject_closed(uv_handle_t *h)
 {
@@ -402,16 +475,26 @@ static void on_reject_closed(uv_handle_t *h)
  * the spare. */
 static void reject_client(pgmld_unix_listener_t *l)
 {
+  int rc;
+
   if (l->rejecting) {
     l->reject_again = 1;
     return;
   }
-  if (uv_pipe_init(l->pipe.loop, &l->reject, 0) < 0)
+  rc = uv_pipe_init(l->pipe.loop, &l->reject, 0);
+  if (rc < 0) {
+    pgmld_log_error("unix", "cannot refuse a client on %s either (%s): accepting nothing "
+                    "until a retry in %u ms succeeds", l->path, uv_strerror(rc),
+                    ACCEPT_RETRY_MS);
+    (void)uv_timer_start(&l->retry, on_accept_retry, ACCEPT_RETRY_MS, 0);
     return;
+  }
   l->rejecting = 1;
   l->handles_open++;
   l->reject.data = l;
-  (void)uv_accept((uv_stream_t *)&l->pipe, (uv_stream_t *)&l->reject);
+  rc = uv_accept((uv_stream_t *)&l->pipe, (uv_stream_t *)&l->reject);
+  if (rc < 0)
+    pgmld_log_warn("unix", "refusing a client on %s: %s", l->path, uv_strerror(rc));
   uv_close((uv_handle_t *)&l->reject, on_reject_closed);
 }
 
@@ -443,6 +526,10 @@ static void on_connection(uv_stream_t *server, int status)
     return;
   }
   s->pipe.data = s;
+  /* uv_idle_init() cannot fail: it only fills in the handle. */
+  (void)uv_idle_init(server->loop, &s->resumed);
+  s->resumed.data = s;
+  s->handles_open = 2;
   rc = uv_accept(server, (uv_stream_t *)&s->pipe);
   if (rc < 0) {
     pgmld_log_warn("unix", "accepting a client on %s: %s", l->path, uv_strerror(rc));
@@ -452,6 +539,12 @@ static void on_connection(uv_stream_t *server, int status)
   describe_peer(s);
   if (pgmld_conn_new(l->srv, &s->base, &conn) < 0)
     return;                 /* the transport is closing; already logged */
+  /* Whoever may open the socket file (and passes the allow-lists) needs
+   * no token: the file's mode and group are the Unix socket's access
+   * control. */
+  if (!peer_allowed(l->srv, s, conn))
+    return;
+  pgmld_conn_set_authenticated(conn, 1);
   start_reading(s);
 }
 
@@ -526,15 +619,126 @@ static void log_bind_error(const char *path, int rc)
   pgmld_log_error("unix", "cannot bind %s: %s", path, uv_strerror(rc));
 }
 
+/* Names of passed sockets that belong to other listeners; any other
+ * passed socket (FileDescriptorName=unix, an unnamed one, or one named
+ * after its .socket unit) is the Unix listener's. */
+static const char *const other_listeners[] = {"ws", "websocket", "http", NULL};
+
+/* Socket activation: listens on the AF_UNIX stream socket systemd passed
+ * (fd, taken: closed on failure).  The socket file is systemd's: it is
+ * neither chmod'ed nor removed. */
+static int listen_passed(pgmld_server_t *srv, int fd, const char *fd_name,
+                         pgmld_unix_listener_t **out)
+{
+  pgmld_unix_listener_t *l;
+  struct sockaddr_un sa;
+  socklen_t len = sizeof(sa);
+  char where[sizeof(sa.sun_path) + 32];
+  char err[256];
+  int rc;
+
+  rc = pgmld_sd_check_socket(fd, fd_name, AF_UNIX, SOCK_STREAM, "Unix listener", err,
+                             sizeof(err));
+  if (rc < 0) {
+    pgmld_log_error("unix", "%s", err);
+    close(fd);
+    return rc;
+  }
+  memset(&sa, 0, sizeof(sa));
+  if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 &&
+      len > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0] != '\0')
+    snprintf(where, sizeof(where), "%.*s", (int)sizeof(sa.sun_path), sa.sun_path);
+  else if (len > offsetof(struct sockaddr_un, sun_path) + 1)
+    snprintf(where, sizeof(where), "@%.*s",
+             (int)(len - offsetof(struct sockaddr_un, sun_path) - 1), sa.sun_path + 1);
+  else
+    snprintf(where, sizeof(where), "fd %d", fd);
+  l = pgmld_calloc(1, sizeof(*l));
+  if (l == NULL || (l->path = pgmld_strdup(where)) == NULL) {
+    pgmld_free(l);
+    close(fd);
+    return -ENOMEM;
+  }
+  l->srv = srv;
+  rc = uv_pipe_init(pgmld_server_loop(srv), &l->pipe, 0);
+  if (rc < 0) {
+    pgmld_free(l->path);
+    pgmld_free(l);
+    close(fd);
+    return rc;
+  }
+  l->pipe.data = l;
+  /* uv_timer_init() cannot fail: it only fills in the handle. */
+  (void)uv_timer_init(pgmld_server_loop(srv), &l->retry);
+  l->retry.data = l;
+  l->handles_open = 2;
+  rc = uv_pipe_open(&l->pipe, fd);
+  if (rc < 0) {
+    pgmld_log_error("unix", "cannot use the socket systemd passed (fd %d): %s", fd,
+                    uv_strerror(rc));
+    close(fd);
+    goto fail;
+  }
+  rc = uv_listen((uv_stream_t *)&l->pipe, LISTEN_BACKLOG, on_connection);
+  if (rc < 0) {
+    pgmld_log_error("unix", "cannot listen on the socket systemd passed (fd %d, %s): %s",
+                    fd, where, uv_strerror(rc));
+    goto fail;
+  }
+  pgmld_log_info("unix", "using the socket systemd passed: fd %d (%s) on %s; "
+                 "server.socket_path and server.socket_mode are not used", fd,
+                 fd_name[0] ? fd_name : "unnamed", where);
+  *out = l;
+  return 0;
+
+fail:
+  pgmld_unix_listener_close(l);
+  return rc;
+}
+
+/* Gives the socket file the group server.socket_group (a name or a
+ * number; "" leaves it alone). */
+static int set_group(const char *path, const char *group)
+{
+  struct group gr, *res = NULL;
+  char buf[4096], *end;
+  unsigned long gid;
+  int rc;
+
+  if (group[0] == '\0')
+    return 0;
+  gid = strtoul(group, &end, 10);
+  if (end == group || *end != '\0') {
+    rc = getgrnam_r(group, &gr, buf, sizeof(buf), &res);
+    if (rc != 0 || res == NULL) {
+      pgmld_log_error("unix", "server.socket_group: no group named '%s'%s%s", group,
+                      rc != 0 ? ": " : "", rc != 0 ? strerror(rc) : "");
+      return rc != 0 ? -rc : -ENOENT;
+    }
+    gid = res->gr_gid;
+  }
+  if (chown(path, (uid_t)-1, (gid_t)gid) < 0) {
+    rc = -errno;
+    pgmld_log_error("unix", "server.socket_group: cannot give %s the group %s (gid %lu): "
+                    "%s", path, group, gid, strerror(-rc));
+    return rc;
+  }
+  return 0;
+}
+
 int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
                       pgmld_unix_listener_t **out)
 {
   pgmld_unix_listener_t *l;
   struct stat st;
   mode_t old_umask;
+  const char *fd_name = "";
   int rc;
 
   *out = NULL;
+  rc = pgmld_sd_listen_take("unix", other_listeners, &fd_name);
+  if (rc >= 0)
+    return listen_passed(srv, rc, fd_name, out);
   /* sockaddr_un has a fixed size; a longer path would be cut short and the
    * socket created somewhere else. */
   if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -562,7 +766,10 @@ int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
     return rc;
   }
   l->pipe.data = l;
-  l->handles_open = 1;
+  /* uv_timer_init() cannot fail: it only fills in the handle. */
+  (void)uv_timer_init(pgmld_server_loop(srv), &l->retry);
+  l->retry.data = l;
+  l->handles_open = 2;
 
   /* Bind under a umask that lets nobody in, then widen to `mode`: clients
    * must never see the socket with looser permissions than configured.
@@ -584,6 +791,9 @@ int pgmld_unix_listen(pgmld_server_t *srv, const char *path, unsigned mode,
     pgmld_log_error("unix", "cannot set mode %04o on %s: %s", mode, path, strerror(-rc));
     goto fail;
   }
+  rc = set_group(path, pgmld_server_config(srv)->server.socket_group);
+  if (rc < 0)
+    goto fail;
   rc = uv_listen((uv_stream_t *)&l->pipe, LISTEN_BACKLOG, on_connection);
   if (rc < 0) {
     pgmld_log_error("unix", "cannot listen on %s: %s", path, uv_strerror(rc));
@@ -608,5 +818,6 @@ void pgmld_unix_listener_close(pgmld_unix_listener_t *l)
   if (l->bound && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
     unlink(l->path);
   l->reject_again = 0;
+  uv_close((uv_handle_t *)&l->retry, on_listener_closed);
   uv_close((uv_handle_t *)&l->pipe, on_listener_closed);
 }

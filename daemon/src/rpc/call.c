@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "net/conn.h"
 #include "rpc/envelope.h"
 
@@ -64,8 +65,12 @@ static void run_cancel_hook(pgmld_call_t *call)
  * connection. */
 static void answer(pgmld_call_t *call, pgmld_code_t code, uint8_t *buf, size_t len)
 {
+  const pgmld_dispatch_t *d = pgmld__server_dispatch(call->srv);
+
   call->answered = 1;
   call->code = code;
+  pgmld_metrics_request_done((size_t)(call->method - d->methods), call->method->full_name,
+                             code, uv_hrtime() - call->started_ns);
   pgmld_deadlines_remove(pgmld__server_deadlines(call->srv), &call->deadline);
   pgmld__conn_call_answered(call->conn, call, buf, len);
 }
@@ -122,6 +127,9 @@ int pgmld__call_start(pgmld_conn_t *conn, Pgml__V1__Frame *frame,
   call->frame = frame;
   call->code = PGMLD_OK;
   call->started_ns = uv_hrtime();
+  /* What the connection counts against limits.max_inflight_bytes and
+   * limits.max_server_inflight_bytes from pgmld__conn_call_added() to end(). */
+  call->bytes = frame->payload.len;
   /* The payload is decoded into request; its bytes are not needed any
    * more, and may be megabytes. */
   pgmld_free(frame->payload.data);
@@ -144,6 +152,7 @@ int pgmld__call_start(pgmld_conn_t *conn, Pgml__V1__Frame *frame,
     goto fail;
   }
   pgmld__server_call_started(srv);
+  pgmld_metrics_request_started();
   m->fn(call, request);
   return 0;
 
@@ -235,14 +244,20 @@ void pgmld_call_fail_status(pgmld_call_t *call, const pgmld_status_t *st)
   end(call);
 }
 
-void pgmld_call_fail(pgmld_call_t *call, pgmld_code_t code, const char *fmt, ...)
+void pgmld_call_failv(pgmld_call_t *call, pgmld_code_t code, const char *fmt, va_list ap)
 {
   pgmld_status_t st = PGMLD_STATUS_INIT;
-  va_list ap;
 
   st.code = code;
-  va_start(ap, fmt);
   vsnprintf(st.message, sizeof(st.message), fmt, ap);
-  va_end(ap);
   pgmld_call_fail_status(call, &st);
+}
+
+void pgmld_call_fail(pgmld_call_t *call, pgmld_code_t code, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  pgmld_call_failv(call, code, fmt, ap);
+  va_end(ap);
 }

@@ -23,6 +23,7 @@
 #define PGMLD_CALL_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "core/common.h"
@@ -67,6 +68,9 @@ void pgmld_call_reply(pgmld_call_t *call, const ProtobufCMessage *response);
  * names what was wrong and where. */
 PGMLD_PRINTF(3, 4)
 void pgmld_call_fail(pgmld_call_t *call, pgmld_code_t code, const char *fmt, ...);
+/* pgmld_call_fail() with the arguments as a va_list. */
+PGMLD_PRINTF(3, 0)
+void pgmld_call_failv(pgmld_call_t *call, pgmld_code_t code, const char *fmt, va_list ap);
 
 /* Ends the call with the error held in *st (copied). */
 void pgmld_call_fail_status(pgmld_call_t *call, const pgmld_status_t *st);

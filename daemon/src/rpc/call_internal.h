@@ -24,6 +24,7 @@ struct pgmld_call_s {
   Pgml__V1__Frame *frame;        /* owned: the REQUEST, kept for its metadata */
   pgmld_deadline_t deadline;
   uint64_t started_ns;           /* uv_hrtime(), for the debug log */
+  uint64_t bytes;                /* the request's payload size, held until end() */
   void (*cancel_fn)(pgmld_call_t *call, void *data);
   void *cancel_data;
   pgmld_code_t code;             /* what the client was told, once answered */

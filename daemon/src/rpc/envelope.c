@@ -94,10 +94,13 @@ const char *pgmld_envelope_quote(const char *s, size_t max, char *buf, size_t le
     return buf;
   for (i = 0; s[i] != '\0' && n + 1 < len; i++) {
     if (i == max) {
-      if (n + 4 > len)
-        n = len - 4;
-      memcpy(buf + n, "...", 3);
-      n += 3;
+      /* As many dots as fit with the NUL (a buffer under 4 bytes gets
+       * fewer), written over the copied text when needed. */
+      size_t dots = len - 1 < 3 ? len - 1 : 3;
+      if (n + dots + 1 > len)
+        n = len - 1 - dots;
+      memcpy(buf + n, "...", dots);
+      n += dots;
       break;
     }
     buf[n++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';

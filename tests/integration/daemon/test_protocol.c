@@ -50,6 +50,18 @@ static daemon_t D;
  * that the group teardown can stop it when a failed assertion left the
  * test early. */
 static daemon_t X;
+
+/* A proxy between a daemon and PostgreSQL (see start_proxy()); global for
+ * the group teardown too. */
+typedef struct proxy_s {
+  pid_t pid;
+  int ctl;                   /* write a byte: freeze */
+  char dir[256];
+  char sock[300];
+} proxy_t;
+
+static proxy_t P = {.ctl = -1};
+static void stop_proxy(proxy_t *p);
 /* A second client, connected before the first test: it must be served
  * after every abuse of the other connections. */
 static int good_fd = -1;
@@ -435,6 +447,7 @@ static int group_teardown(void **state)
     close(good_fd);
   if (X.pid > 0)
     daemon_cleanup(&X);
+  stop_proxy(&P);
   if (D.pid > 0) {
     kill(D.pid, SIGTERM);
     status = daemon_wait(&D);
@@ -465,6 +478,54 @@ static char *read_file(const char *path)
   fclose(fp);
   text[len] = '\0';
   return text;
+}
+
+/* How many times needle occurs in the daemon's log. */
+static int log_count(const daemon_t *d, const char *needle)
+{
+  char *log = read_file(d->log);
+  const char *p = log;
+  int n = 0;
+
+  while ((p = strstr(p, needle)) != NULL) {
+    n++;
+    p += strlen(needle);
+  }
+  free(log);
+  return n;
+}
+
+/* Waits until the daemon's log holds needle (lines about a connection that
+ * closed are written on a later loop turn). */
+static void wait_for_log(const daemon_t *d, const char *needle)
+{
+  int i;
+
+  for (i = 0; i < WAIT_MS / 20; i++) {
+    if (log_count(d, needle) > 0)
+      return;
+    usleep(20000);
+  }
+  fail_msg("%s does not contain \"%s\" after %d ms", d->log, needle, WAIT_MS);
+}
+
+/* A request of async_method whose payload carries `pad` bytes in an
+ * unknown field (15): the daemon decodes and keeps them, so they count as
+ * request bytes held by the call. */
+static void buf_padded_request(buf_t *b, uint64_t id, size_t pad)
+{
+  uint8_t *payload = malloc(pad + 8);
+  size_t n = 0, v = pad;
+
+  assert_non_null(payload);
+  payload[n++] = (15 << 3) | 2;
+  do {
+    payload[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v > 0);
+  memset(payload + n, 'p', pad);
+  buf_request(b, id, async_method, payload, n + pad);
+  free(payload);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -1106,6 +1167,324 @@ static void test_backpressure(void **state)
   good_client_served();
 }
 
+/* A client sending bad frames in a loop: the first REFUSALS_LOGGED (10)
+ * refusals are logged one by one, the rest counted and summed up (here when
+ * the connection closes), so that the log cannot be flooded. */
+static void test_refusal_log_rate_limited(void **state)
+{
+  enum { N = 100 };
+  const char *line = "rejected a 0-byte frame (empty)";
+  const char *notice = "further ones on this connection are counted";
+  int fd = connect_sock(D.sock), before, notices, i;
+  buf_t b = {0};
+  char want[96];
+
+  (void)state;
+  assert_true(fd >= 0);
+  before = log_count(&D, line);
+  notices = log_count(&D, notice);
+  for (i = 0; i < N; i++)
+    buf_header(&b, 0);
+  send_buf(fd, &b);
+  for (i = 0; i < N; i++)
+    expect_response(fd, 0, PGML__V1__CODE__INVALID_ARGUMENT, "non-zero id");
+  /* Every frame was answered; the connection is still served. */
+  ping_ok(fd, 1);
+  close(fd);
+  snprintf(want, sizeof(want), "%d more frames refused in the last", N - 10);
+  wait_for_log(&D, want);
+  assert_int_equal(log_count(&D, line) - before, 10);
+  assert_int_equal(log_count(&D, notice) - notices, 1);
+  good_client_served();
+}
+
+/* limits.max_inflight_bytes: once the calls of a connection hold more
+ * request bytes than that, pgmld stops reading it until they end.  The
+ * Ping sent right behind a large request is therefore read (and answered)
+ * only after that request's call ended, though a Ping is answered at once
+ * and the request waits for PostgreSQL. */
+static void test_inflight_bytes_pause_reading(void **state)
+{
+  static const char *const extra[] = {"--limits-max-inflight-bytes", "1024", NULL};
+  int fd;
+  buf_t b = {0};
+
+  (void)state;
+  if (async_method == NULL)
+    skip();
+  memset(&X, 0, sizeof(X));
+  daemon_start(&X, extra);
+  fd = connect_sock(X.sock);
+  assert_true(fd >= 0);
+  buf_padded_request(&b, 1, 2000);
+  buf_ping(&b, 2, "behind a large request");
+  send_buf(fd, &b);
+  expect_response(fd, 1, PGML__V1__CODE__OK, NULL);
+  expect_response(fd, 2, PGML__V1__CODE__OK, NULL);
+  /* Under the limit, nothing waits: the Ping overtakes the request. */
+  buf_padded_request(&b, 3, 100);
+  buf_ping(&b, 4, "behind a small request");
+  send_buf(fd, &b);
+  expect_response(fd, 4, PGML__V1__CODE__OK, NULL);
+  expect_response(fd, 3, PGML__V1__CODE__OK, NULL);
+  close(fd);
+  wait_for_log(&X, "over limits.max_inflight_bytes (1024); reading paused");
+  kill(X.pid, SIGTERM);
+  assert_int_equal(daemon_wait(&X), 0);
+  daemon_cleanup(&X);
+}
+
+/* limits.max_server_inflight_bytes: a request that would make the calls of
+ * all connections hold more request bytes is refused RESOURCE_EXHAUSTED
+ * naming the limit; once calls end, the same request is served. */
+static void test_server_inflight_bytes_refused(void **state)
+{
+  static const char *const extra[] = {"--limits-max-server-inflight-bytes", "4096", NULL};
+  int fd, i, seen = 0;
+  buf_t b = {0};
+
+  (void)state;
+  if (async_method == NULL)
+    skip();
+  memset(&X, 0, sizeof(X));
+  daemon_start(&X, extra);
+  fd = connect_sock(X.sock);
+  assert_true(fd >= 0);
+  /* One write: the three are read in one go, while the first waits for
+   * PostgreSQL. */
+  buf_padded_request(&b, 1, 3000);
+  buf_padded_request(&b, 2, 3000);
+  buf_ping(&b, 3, "marker");
+  send_buf(fd, &b);
+  for (i = 0; i < 3; i++) {
+    Pgml__V1__Frame *f = read_frame(fd);
+    assert_non_null(f);
+    assert_true(f->id >= 1 && f->id <= 3);
+    seen |= 1 << f->id;
+    if (f->id == 2) {
+      assert_int_equal(f->code, PGML__V1__CODE__RESOURCE_EXHAUSTED);
+      assert_contains(f->message, "over limits.max_server_inflight_bytes (4096)");
+      assert_string_equal(f->details,
+                          "{\"limit\":\"max_server_inflight_bytes\",\"value\":4096}");
+    } else {
+      assert_int_equal(f->code, PGML__V1__CODE__OK);
+    }
+    free_frame(f);
+  }
+  assert_int_equal(seen, 0xe);
+  /* Request 1 has ended: its bytes are free again. */
+  buf_padded_request(&b, 4, 3000);
+  send_buf(fd, &b);
+  expect_response(fd, 4, PGML__V1__CODE__OK, NULL);
+  close(fd);
+  kill(X.pid, SIGTERM);
+  assert_int_equal(daemon_wait(&X), 0);
+  daemon_cleanup(&X);
+}
+
+/* ------------------------------------------------------------ a proxy */
+
+#define PROXY_PAIRS 32
+
+static int unix_connect(const char *path)
+{
+  struct sockaddr_un sa;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -1;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Copies what one side has to the other; 0 once either side is done. */
+static int proxy_copy(int from, int to)
+{
+  char buf[65536];
+  ssize_t n = recv(from, buf, sizeof(buf), 0), off = 0;
+
+  if (n <= 0)
+    return 0;
+  while (off < n) {
+    ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+    if (w <= 0)
+      return 0;
+    off += w;
+  }
+  return 1;
+}
+
+/* The child process of start_proxy(): forwards each connection made to
+ * lfd to `upstream`, until a byte arrives on ctl.  From then on it
+ * forwards nothing (statements sent through it never get an answer) and
+ * takes each new connection's first bytes (a cancel request) and closes
+ * it, as a server that got the cancel but cannot act on it. */
+static void proxy_run(int lfd, const char *upstream, int ctl)
+{
+  int a[PROXY_PAIRS], b[PROXY_PAIRS], n = 0, frozen = 0;
+
+  for (;;) {
+    struct pollfd p[2 + 2 * PROXY_PAIRS];
+    int k = 0, i, live = 0;
+
+    p[k++] = (struct pollfd){lfd, POLLIN, 0};
+    p[k++] = (struct pollfd){ctl, POLLIN, 0};
+    for (i = 0; !frozen && i < n; i++) {
+      p[k++] = (struct pollfd){a[i], POLLIN, 0};
+      p[k++] = (struct pollfd){b[i], POLLIN, 0};
+    }
+    if (poll(p, (nfds_t)k, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      _exit(1);
+    }
+    if (p[1].revents != 0) {
+      char c;
+      if (read(ctl, &c, 1) <= 0)
+        _exit(0);
+      frozen = 1;
+      continue;
+    }
+    for (i = 0; i < n && k > 2; i++) {
+      if (a[i] < 0)
+        continue;
+      if (((p[2 + 2 * i].revents != 0) && !proxy_copy(a[i], b[i])) ||
+          ((p[3 + 2 * i].revents != 0) && !proxy_copy(b[i], a[i]))) {
+        close(a[i]);
+        close(b[i]);
+        a[i] = b[i] = -1;
+      }
+    }
+    for (i = 0; i < n; i++)
+      if (a[i] >= 0) {
+        a[live] = a[i];
+        b[live++] = b[i];
+      }
+    n = live;
+    if (p[0].revents & POLLIN) {
+      int c = accept(lfd, NULL, NULL), u;
+      if (c < 0)
+        continue;
+      if (frozen) {
+        char buf[64];
+        (void)recv(c, buf, sizeof(buf), 0);
+        close(c);
+      } else if (n < PROXY_PAIRS && (u = unix_connect(upstream)) >= 0) {
+        a[n] = c;
+        b[n++] = u;
+      } else {
+        close(c);
+      }
+    }
+  }
+}
+
+/* A proxy in front of the `postgres` fixture's cluster, listening where
+ * libpq looks for host=p->dir. */
+static void start_proxy(proxy_t *p)
+{
+  const char *pghost = getenv("PGMLD_TEST_PGHOST");
+  const char *tmp = getenv("TMPDIR");
+  char upstream[300];
+  struct sockaddr_un sa;
+  int lfd, ctl[2];
+
+  assert_non_null(pghost);
+  snprintf(upstream, sizeof(upstream), "%s/.s.PGSQL.5432", pghost);
+  snprintf(p->dir, sizeof(p->dir), "%s/pgmld-proxy-XXXXXX", tmp ? tmp : "/tmp");
+  assert_non_null(mkdtemp(p->dir));
+  snprintf(p->sock, sizeof(p->sock), "%s/.s.PGSQL.5432", p->dir);
+  lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(lfd >= 0);
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->sock);
+  assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  assert_int_equal(listen(lfd, 16), 0);
+  assert_int_equal(pipe(ctl), 0);
+  p->pid = fork();
+  assert_true(p->pid >= 0);
+  if (p->pid == 0) {
+    close(ctl[1]);
+    proxy_run(lfd, upstream, ctl[0]);
+    _exit(0);
+  }
+  close(lfd);
+  close(ctl[0]);
+  p->ctl = ctl[1];
+}
+
+static void stop_proxy(proxy_t *p)
+{
+  if (p->pid > 0) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+  }
+  if (p->ctl >= 0)
+    close(p->ctl);
+  p->ctl = -1;
+  unlink(p->sock);
+  rmdir(p->dir);
+}
+
+/* A shutdown whose calls do not end: PostgreSQL (behind a proxy that stops
+ * forwarding) never answers, nor acts on the cancel.  After the grace
+ * period the client is answered UNAVAILABLE; once the connections are
+ * closed, pgmld waits a bounded time for the handlers, then logs each call
+ * still running (method, id, connection) and stops the database layers
+ * without them instead of waiting on them for ever. */
+static void test_shutdown_gives_up_on_stuck_calls(void **state)
+{
+  char url[400];
+  const char *extra[] = {"--database-url", url, "--database-pool-size", "1",
+                         "--server-shutdown-grace-ms", "200", NULL};
+  buf_t b = {0};
+  int fd;
+  Pgml__V1__Frame *f;
+
+  (void)state;
+  if (async_method == NULL)
+    skip();
+  start_proxy(&P);
+  snprintf(url, sizeof(url), "postgresql://pgmld@/pgmld?host=%s", P.dir);
+  memset(&X, 0, sizeof(X));
+  daemon_start(&X, extra);
+  fd = connect_sock(X.sock);
+  assert_true(fd >= 0);
+  /* Through the proxy, still forwarding. */
+  buf_request(&b, 1, async_method, NULL, 0);
+  send_buf(fd, &b);
+  expect_response(fd, 1, PGML__V1__CODE__OK, NULL);
+  assert_int_equal(write(P.ctl, "f", 1), 1);
+  buf_request(&b, 2, async_method, NULL, 0);
+  buf_ping(&b, 3, "the request before me is in flight");
+  send_buf(fd, &b);
+  expect_response(fd, 3, PGML__V1__CODE__OK, NULL);
+  assert_int_equal(kill(X.pid, SIGTERM), 0);
+  f = read_frame(fd);
+  assert_non_null(f);
+  assert_int_equal(f->id, 2);
+  assert_int_equal(f->code, PGML__V1__CODE__UNAVAILABLE);
+  assert_contains(f->message, "pgmld shut down before the call finished");
+  free_frame(f);
+  expect_closed(fd);
+  close(fd);
+  assert_int_equal(daemon_wait(&X), 0);
+  assert_int_equal(log_count(&X, "still running 1000 ms after their connections were "
+                                 "closed"), 1);
+  assert_int_equal(log_count(&X, "id 2 pgml.v1.Database/ListCollections has not ended "
+                                 "after"), 1);
+  daemon_cleanup(&X);
+  stop_proxy(&P);
+}
+
 /* Configuration errors exit 2 with a message naming the setting. */
 static void test_config_error_exit_status(void **state)
 {
@@ -1164,6 +1543,10 @@ int main(void)
     cmocka_unit_test(test_max_inflight),
     cmocka_unit_test(test_client_vanishes),
     cmocka_unit_test(test_backpressure),
+    cmocka_unit_test(test_refusal_log_rate_limited),
+    cmocka_unit_test(test_inflight_bytes_pause_reading),
+    cmocka_unit_test(test_server_inflight_bytes_refused),
+    cmocka_unit_test(test_shutdown_gives_up_on_stuck_calls),
     cmocka_unit_test(test_sigterm_with_call_in_flight),
     cmocka_unit_test(test_max_connections),
     cmocka_unit_test(test_stale_socket_and_second_instance),

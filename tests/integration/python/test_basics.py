@@ -142,7 +142,9 @@ def test_calls_need_a_running_loop():
 
 def test_bad_addresses():
     with pytest.raises(ValueError, match="scheme"):
-        pgml.Database("ws://localhost:1234")
+        pgml.Database("gopher://localhost:1234")
+    with pytest.raises(ValueError, match="invalid address"):
+        pgml.Database("ws://localhost:notaport/v1")
     with pytest.raises(ValueError, match="longer than the system allows"):
         pgml.Database("unix:///" + "x" * 200)
     with pytest.raises(TypeError):

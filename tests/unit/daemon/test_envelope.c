@@ -408,14 +408,23 @@ static void test_quote(void **state)
     {"abcdefghij", 4, 64, "abcd..."},
     {"abcdefghij", 128, 6, "abcde"},
     {"", 128, 8, ""},
+    /* Buffers too small for "...": no byte written outside them. */
+    {"abcdefghij", 2, 4, "..."},
+    {"abcdefghij", 1, 3, ".."},
+    {"abcdefghij", 1, 2, "a"},
+    {"abcdefghij", 0, 2, "."},
+    {"abcdefghij", 0, 1, ""},
   };
   size_t i;
 
   (void)state;
   for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    char buf[64];
+    /* Guard bytes after the buffer the function is told about. */
+    char buf[64 + 8];
+    memset(buf, '#', sizeof(buf));
     assert_string_equal(pgmld_envelope_quote(cases[i].in, cases[i].max, buf,
                                              cases[i].buflen), cases[i].out);
+    assert_memory_equal(buf + cases[i].buflen, "########", 8);
   }
 }
 

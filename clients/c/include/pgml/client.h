@@ -107,15 +107,27 @@ typedef struct pgml_client_options_s {
   /* Calls pending at once (in flight, or completed and waiting for their
    * callback) (0: 65536).  pgml_call*() beyond it returns -ENOBUFS. */
   uint32_t max_calls;
+  /* ws:// and wss:// only (ignored on a Unix socket).  A bearer token sent
+   * as "Authorization: Bearer <token>" with the WebSocket upgrade, so that
+   * every call on the connection is authenticated (NULL: none; printable
+   * ASCII without spaces, at most 4096 bytes).  Copied. */
+  const char *token;
+  /* wss:// only: a PEM file of the CA certificates the server's certificate
+   * must chain to, instead of the system's store (NULL).  The server's
+   * certificate is always verified, and must name the address's host.
+   * Copied; read at the first connect. */
+  const char *ca_file;
 } pgml_client_options_t;
 
-/* Creates a client for `address`: "unix:///path/to/socket" or a plain path.
- * ("ws://" and "wss://" are reserved for the WebSocket transport and give
- * -EPROTONOSUPPORT for now.)  Nothing is connected until the first call.
+/* Creates a client for `address`: "unix:///path/to/socket" or a plain path,
+ * or a WebSocket address "ws://host:port/path" or "wss://host:port/path"
+ * (TLS; host may be "[v6]", port 80/443 and path "/" by default; pgmld
+ * serves "/v1").  Nothing is connected until the first call.
  * `opts` may be NULL (defaults); it is copied.
  * On success *out owns the new client (free it with pgml_client_free()) and
  * 0 is returned; otherwise *out is untouched and the result is -EINVAL (no
- * or empty address, out NULL), -EPROTONOSUPPORT (unknown scheme),
+ * or empty address, out NULL, a bad host, port, token or ca_file),
+ * -EPROTONOSUPPORT (unknown scheme),
  * -ENAMETOOLONG (socket path longer than the system allows) or -ENOMEM. */
 PGML_MUST_CHECK int pgml_client_new(const char *address,
                                     const pgml_client_options_t *opts,

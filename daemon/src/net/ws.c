@@ -1,0 +1,760 @@
+/* ws.c - the lws context on the server's loop, the WebSocket listener and
+ * its message transport (reassembly, queued writes, rx flow control), and
+ * the creation of the HTTP vhost that net/http.c serves. */
+#define _GNU_SOURCE /* explicit_bzero */
+#include "net/ws.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/alloc.h"
+#include "core/auth.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "frame.h"
+#include "net/conn.h"
+#include "net/http.h"
+#include "net/transport.h"
+
+/* The subprotocol (docs/protocol.md section 13). */
+#define WS_SUBPROTOCOL "pgml.v1"
+/* Bytes lws reads per RECEIVE callback, and the most written per WRITEABLE:
+ * a larger message goes out as several WebSocket fragments. */
+#define WS_CHUNK (64u * 1024u)
+/* A reassembly buffer bigger than this is released once its message is
+ * delivered rather than kept for the life of the connection. */
+#define KEEP_BUFFER (1u * 1024u * 1024u)
+
+struct pgmld_ws_s {
+  pgmld_server_t *srv;
+  pgmld_list_t resumed;            /* streams with held messages to deliver */
+  struct lws_context *ctx;         /* NULL once lws has destroyed it */
+  struct lws_protocols ws_protocols[2];
+  struct lws_protocols http_protocols[2];
+  pgmld_listen_addr_t ws_addr, http_addr;
+  int tls;
+  unsigned closing : 1;
+};
+
+/* ------------------------------------------------------------ addresses */
+
+int pgmld_listen_addr_parse(const char *setting, const char *text, pgmld_listen_addr_t *out,
+                            char *err, size_t errlen)
+{
+  const char *colon, *host = text;
+  size_t hostlen;
+  unsigned char bin[sizeof(struct in6_addr)];
+  char *end;
+  long port;
+
+  memset(out, 0, sizeof(*out));
+  if (text[0] == '[') {
+    const char *close = strchr(text, ']');
+    if (close == NULL || close[1] != ':') {
+      snprintf(err, errlen, "%s: '%s' is not [IPv6 address]:port", setting, text);
+      return -EINVAL;
+    }
+    host = text + 1;
+    hostlen = (size_t)(close - host);
+    colon = close + 1;
+    out->ipv6 = 1;
+  } else {
+    colon = strrchr(text, ':');
+    if (colon == NULL) {
+      snprintf(err, errlen, "%s: '%s' has no port (write host:port, e.g. "
+               "127.0.0.1:7700)", setting, text);
+      return -EINVAL;
+    }
+    hostlen = (size_t)(colon - text);
+  }
+  if (hostlen >= sizeof(out->host)) {
+    snprintf(err, errlen, "%s: the host of '%s' is too long", setting, text);
+    return -EINVAL;
+  }
+  memcpy(out->host, host, hostlen);
+  out->host[hostlen] = '\0';
+  errno = 0;
+  port = strtol(colon + 1, &end, 10);
+  if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535) {
+    snprintf(err, errlen, "%s: '%s' does not end in a port from 1 to 65535", setting, text);
+    return -EINVAL;
+  }
+  out->port = (int)port;
+  if (strcmp(out->host, "localhost") == 0)
+    snprintf(out->host, sizeof(out->host), "127.0.0.1");
+  if (out->ipv6) {
+    if (inet_pton(AF_INET6, out->host, bin) != 1) {
+      snprintf(err, errlen, "%s: '%s' is not an IPv6 address", setting, out->host);
+      return -EINVAL;
+    }
+    out->loopback = IN6_IS_ADDR_LOOPBACK((struct in6_addr *)(void *)bin);
+  } else {
+    if (inet_pton(AF_INET, out->host, bin) != 1) {
+      snprintf(err, errlen, "%s: '%s' is not an IPv4 address (names other than "
+               "localhost are not resolved; IPv6 goes in brackets)", setting, out->host);
+      return -EINVAL;
+    }
+    out->loopback = bin[0] == 127;
+  }
+  return 0;
+}
+
+int pgmld_ws_check_config(const pgmld_config_t *cfg, int have_tokens, char *err,
+                          size_t errlen)
+{
+  pgmld_listen_addr_t a;
+  int cert = cfg->tls.cert_file[0] != '\0', key = cfg->tls.key_file[0] != '\0';
+
+  if (cfg->http.listen[0] != '\0' &&
+      pgmld_listen_addr_parse("http.listen", cfg->http.listen, &a, err, errlen) < 0)
+    return -EINVAL;
+  if (cert != key) {
+    snprintf(err, errlen, "tls.cert_file and tls.key_file must be set together "
+             "(only %s is set)", cert ? "tls.cert_file" : "tls.key_file");
+    return -EINVAL;
+  }
+  if (cert && access(cfg->tls.cert_file, R_OK) < 0) {
+    snprintf(err, errlen, "tls.cert_file %s: %s", cfg->tls.cert_file, strerror(errno));
+    return -EINVAL;
+  }
+  if (key && access(cfg->tls.key_file, R_OK) < 0) {
+    snprintf(err, errlen, "tls.key_file %s: %s", cfg->tls.key_file, strerror(errno));
+    return -EINVAL;
+  }
+  if (cfg->websocket.listen[0] == '\0')
+    return 0;
+  if (pgmld_listen_addr_parse("websocket.listen", cfg->websocket.listen, &a, err,
+                              errlen) < 0)
+    return -EINVAL;
+  if (cfg->websocket.path[0] != '/') {
+    snprintf(err, errlen, "websocket.path '%s' must start with /", cfg->websocket.path);
+    return -EINVAL;
+  }
+  if (!a.loopback && !have_tokens && !cfg->websocket.allow_insecure_public) {
+    snprintf(err, errlen, "websocket.listen %s is not a loopback address and "
+             "auth.tokens_file is not set: anyone who can reach it could use the "
+             "database.  Set auth.tokens_file, listen on 127.0.0.1 / [::1], or set "
+             "websocket.allow_insecure_public = true", cfg->websocket.listen);
+    return -EINVAL;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------ the transport */
+
+/* A message that arrived while the connection had paused reading. */
+typedef struct held_s {
+  struct held_s *next;
+  uint32_t len;
+  uint8_t body[];
+} held_t;
+
+typedef struct ws_stream_s {
+  pgmld_transport_t base;
+  pgmld_ws_t *w;
+  pgmld_list_t resume_link;     /* in w->resumed, or unlinked */
+  struct lws *wsi;              /* NULL once lws closed the connection */
+  char peer[96];
+  uint8_t *msg;                 /* the message being reassembled */
+  size_t msg_len, msg_cap;
+  held_t *held, *held_tail;     /* complete messages not yet delivered */
+  pgmld_outbuf_t *queue;        /* responses to send, in order, owned */
+  size_t n_queued, cap_queued;
+  size_t sent;                  /* body bytes of queue[0] already written */
+  uint8_t *scratch;             /* LWS_PRE + WS_CHUNK bytes for lws_write() */
+  unsigned paused : 1;          /* the connection asked for no frames */
+  unsigned refusing : 1;        /* an oversized message: read nothing more */
+  unsigned closing : 1;         /* close() was called */
+  unsigned flushing : 1;        /* closing once the queue is written */
+} ws_stream_t;
+
+/* The per-session data lws allocates for each WebSocket. */
+typedef struct ws_session_s {
+  ws_stream_t *s;
+  unsigned header_auth : 1;     /* a valid Authorization header came at upgrade */
+} ws_session_t;
+
+/* Wakes lws's service on the loop.  Needed after a call made from outside
+ * an lws callback (a pgmld timer, a PostgreSQL result) that lws only acts
+ * on when it next services: its timers (a kill) and buffered input (after
+ * rx flow control is re-enabled) would otherwise wait for unrelated I/O. */
+static void wake(struct lws *wsi)
+{
+  lws_cancel_service(lws_get_context(wsi));
+}
+
+/* Closes wsi from lws's own loop callback, never from inside this call. */
+static void kill_async(struct lws *wsi)
+{
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  wake(wsi);
+}
+
+static ws_stream_t *stream_of(pgmld_transport_t *t)
+{
+  return PGMLD_CONTAINER_OF(t, ws_stream_t, base);
+}
+
+static void drop_queue(ws_stream_t *s)
+{
+  size_t i;
+
+  for (i = 0; i < s->n_queued; i++)
+    pgmld_free(s->queue[i].base);
+  s->n_queued = 0;
+  s->sent = 0;
+}
+
+static void stream_free(ws_stream_t *s)
+{
+  held_t *h, *next;
+
+  drop_queue(s);
+  pgmld_list_remove(&s->resume_link);
+  for (h = s->held; h != NULL; h = next) {
+    next = h->next;
+    pgmld_free(h);
+  }
+  pgmld_free(s->queue);
+  pgmld_free(s->msg);
+  pgmld_free(s->scratch);
+  pgmld_free(s);
+}
+
+static int stream_write(pgmld_transport_t *t, pgmld_outbuf_t *bufs, size_t n)
+{
+  ws_stream_t *s = stream_of(t);
+  size_t i;
+
+  if (s->wsi == NULL || (s->closing && !s->flushing)) {
+    for (i = 0; i < n; i++)
+      pgmld_free(bufs[i].base);
+    return UV_EPIPE;
+  }
+  if (s->n_queued + n > s->cap_queued) {
+    size_t cap = s->cap_queued ? s->cap_queued : 16;
+    pgmld_outbuf_t *q;
+    while (cap < s->n_queued + n)
+      cap *= 2;
+    q = pgmld_realloc(s->queue, cap * sizeof(*q));
+    if (q == NULL) {
+      for (i = 0; i < n; i++)
+        pgmld_free(bufs[i].base);
+      return UV_ENOMEM;
+    }
+    s->queue = q;
+    s->cap_queued = cap;
+  }
+  memcpy(s->queue + s->n_queued, bufs, n * sizeof(*bufs));
+  s->n_queued += n;
+  lws_callback_on_writable(s->wsi);
+  return 0;
+}
+
+/* Hands held messages to the connection until it pauses or closes. */
+static void deliver_held(ws_stream_t *s)
+{
+  if (s->held != NULL)
+    pgmld_log_debug("ws", "%s: delivering messages held while reading was paused",
+                    s->peer);
+  while (s->held != NULL && !s->paused && !s->closing && s->base.conn != NULL) {
+    held_t *h = s->held;
+    s->held = h->next;
+    if (s->held == NULL)
+      s->held_tail = NULL;
+    pgmld__conn_on_frame(s->base.conn, h->body, h->len);
+    pgmld_free(h);
+  }
+}
+
+static void stream_pause(pgmld_transport_t *t)
+{
+  ws_stream_t *s = stream_of(t);
+
+  s->paused = 1;
+  if (s->wsi != NULL)
+    lws_rx_flow_control(s->wsi, 0);
+}
+
+/* Delivers what resumed streams hold; runs from lws's
+ * EVENT_WAIT_CANCELLED, a loop iteration after the resume that woke it. */
+static void deliver_resumed(pgmld_ws_t *w)
+{
+  pgmld_list_t batch;
+
+  /* A stream resumed again while its messages are delivered joins the
+   * next batch, so this always ends. */
+  pgmld_list_init(&batch);
+  while (!pgmld_list_empty(&w->resumed)) {
+    pgmld_list_t *l = w->resumed.next;
+    pgmld_list_remove(l);
+    pgmld_list_append(&batch, l);
+  }
+  while (!pgmld_list_empty(&batch)) {
+    ws_stream_t *s = PGMLD_CONTAINER_OF(batch.next, ws_stream_t, resume_link);
+    pgmld_list_remove(&s->resume_link);
+    deliver_held(s);
+  }
+}
+
+/* Held messages are not delivered here but from a later loop iteration
+ * (net/transport.h): the connection resumes from inside its own frame and
+ * call-end handling.  Messages that arrive meanwhile queue behind them. */
+static void stream_resume(pgmld_transport_t *t)
+{
+  ws_stream_t *s = stream_of(t);
+
+  s->paused = 0;
+  if (s->wsi == NULL || s->closing)
+    return;
+  if (s->held != NULL && pgmld_list_empty(&s->resume_link))
+    pgmld_list_append(&s->w->resumed, &s->resume_link);
+  if (!s->refusing)
+    lws_rx_flow_control(s->wsi, 1);
+  wake(s->wsi);
+}
+
+static void stream_close(pgmld_transport_t *t, int flush)
+{
+  ws_stream_t *s = stream_of(t);
+
+  if (s->closing && (s->flushing == 0 || flush))
+    return;
+  s->closing = 1;
+  if (s->wsi == NULL)
+    return;                     /* lws is closing it already */
+  lws_rx_flow_control(s->wsi, 0);
+  if (flush && s->n_queued > 0) {
+    s->flushing = 1;
+    lws_callback_on_writable(s->wsi);
+    return;
+  }
+  s->flushing = 0;
+  drop_queue(s);
+  /* Asynchronous: lws closes it from its own loop callback, so the
+   * connection is not re-entered from inside this call. */
+  kill_async(s->wsi);
+}
+
+static const char *stream_peer(const pgmld_transport_t *t)
+{
+  return PGMLD_CONTAINER_OF(t, const ws_stream_t, base)->peer;
+}
+
+static const pgmld_transport_ops_t ws_ops = {
+  .name = "ws",
+  .write = stream_write,
+  .pause = stream_pause,
+  .resume = stream_resume,
+  .close = stream_close,
+  .peer = stream_peer,
+};
+
+static void describe_peer(ws_stream_t *s, int tls)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  int fd = lws_get_socket_fd(s->wsi);
+
+  if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+      inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+      port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+      inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+      port = ntohs(in6->sin6_port);
+    }
+  }
+  snprintf(s->peer, sizeof(s->peer), "%s:%s:%d", tls ? "wss" : "ws", host, port);
+}
+
+/* A message is complete: to the connection now, or held while paused. */
+static int message_done(ws_stream_t *s)
+{
+  if (s->paused || s->held != NULL) {
+    held_t *h = pgmld_malloc(sizeof(*h) + s->msg_len);
+    if (h == NULL)
+      return -ENOMEM;
+    h->next = NULL;
+    h->len = (uint32_t)s->msg_len;
+    if (s->msg_len > 0)
+      memcpy(h->body, s->msg, s->msg_len);
+    if (s->held_tail != NULL)
+      s->held_tail->next = h;
+    else
+      s->held = h;
+    s->held_tail = h;
+  } else {
+    pgmld__conn_on_frame(s->base.conn, s->msg, (uint32_t)s->msg_len);
+  }
+  s->msg_len = 0;
+  if (s->msg_cap > KEEP_BUFFER) {
+    pgmld_free(s->msg);
+    s->msg = NULL;
+    s->msg_cap = 0;
+  }
+  return 0;
+}
+
+/* Appends one piece of the incoming message.  Returns 0, or -1 when lws
+ * must drop the connection (out of memory). */
+static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
+{
+  uint64_t max = pgmld_server_config(pgmld_conn_server(s->base.conn))->limits.max_frame_size;
+  int final;
+
+  if (s->refusing || s->closing)
+    return 0;
+  if ((uint64_t)s->msg_len + len > max) {
+    /* Nothing more is read: the connection answers on id 0 and closes. */
+    uint64_t seen = (uint64_t)s->msg_len + len;
+    s->refusing = 1;
+    lws_rx_flow_control(s->wsi, 0);
+    pgmld_free(s->msg);
+    s->msg = NULL;
+    s->msg_len = s->msg_cap = 0;
+    pgmld__conn_on_oversize(s->base.conn, seen);
+    return 0;
+  }
+  if (s->msg_len + len > s->msg_cap) {
+    size_t cap = s->msg_cap ? s->msg_cap : 4096;
+    uint8_t *p;
+    while (cap < s->msg_len + len)
+      cap *= 2;
+    if (cap > max)
+      cap = (size_t)max;
+    p = pgmld_realloc(s->msg, cap);
+    if (p == NULL) {
+      pgmld_log_error("ws", "%s: out of memory for a %zu-byte message; closing", s->peer,
+                      s->msg_len + len);
+      return -1;
+    }
+    s->msg = p;
+    s->msg_cap = cap;
+  }
+  if (len > 0)
+    memcpy(s->msg + s->msg_len, in, len);
+  s->msg_len += len;
+  final = lws_is_final_fragment(s->wsi) && lws_remaining_packet_payload(s->wsi) == 0;
+  if (final && message_done(s) < 0) {
+    pgmld_log_error("ws", "%s: out of memory holding a message; closing", s->peer);
+    return -1;
+  }
+  return 0;
+}
+
+/* One WRITEABLE: at most WS_CHUNK bytes of the first queued response, as a
+ * fragment of its message.  Returns -1 when lws must close the connection. */
+static int on_writeable(ws_stream_t *s)
+{
+  pgmld_outbuf_t *ob;
+  const uint8_t *body;
+  size_t blen, chunk;
+  int flags;
+
+  if (s->closing && (!s->flushing || s->n_queued == 0)) {
+    lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+    return -1;
+  }
+  if (s->n_queued == 0)
+    return 0;
+  ob = &s->queue[0];
+  body = ob->base + PGML_FRAME_HEADER_SIZE;
+  blen = ob->len - PGML_FRAME_HEADER_SIZE;
+  chunk = blen - s->sent < WS_CHUNK ? blen - s->sent : WS_CHUNK;
+  if (s->scratch == NULL) {
+    s->scratch = pgmld_malloc(LWS_PRE + WS_CHUNK);
+    if (s->scratch == NULL) {
+      pgmld_log_error("ws", "%s: out of memory writing; closing", s->peer);
+      return -1;
+    }
+  }
+  if (chunk > 0)
+    memcpy(s->scratch + LWS_PRE, body + s->sent, chunk);
+  flags = lws_write_ws_flags(LWS_WRITE_BINARY, s->sent == 0, s->sent + chunk == blen);
+  if (lws_write(s->wsi, s->scratch + LWS_PRE, chunk, (enum lws_write_protocol)flags) <
+      (int)chunk) {
+    pgmld_log_info("ws", "%s: write failed; closing", s->peer);
+    return -1;
+  }
+  s->sent += chunk;
+  if (s->sent == blen) {
+    size_t bytes = ob->len;
+    pgmld_free(ob->base);
+    s->n_queued--;
+    memmove(s->queue, s->queue + 1, s->n_queued * sizeof(*s->queue));
+    s->sent = 0;
+    /* May resume reading, deliver held messages, queue or close. */
+    if (s->base.conn != NULL)
+      pgmld__conn_on_written(s->base.conn, bytes);
+  }
+  if (s->wsi != NULL && (s->n_queued > 0 || s->closing))
+    lws_callback_on_writable(s->wsi);
+  return 0;
+}
+
+static void on_established(pgmld_ws_t *w, struct lws *wsi, ws_session_t *sess, int tls)
+{
+  pgmld_server_t *srv = w->srv;
+  ws_stream_t *s;
+  pgmld_conn_t *conn;
+
+  s = pgmld_calloc(1, sizeof(*s));
+  if (s == NULL) {
+    pgmld_log_error("ws", "out of memory accepting a WebSocket client");
+    kill_async(wsi);
+    return;
+  }
+  s->base.ops = &ws_ops;
+  s->w = w;
+  pgmld_list_init(&s->resume_link);
+  s->wsi = wsi;
+  describe_peer(s, tls);
+  sess->s = s;
+  if (pgmld_conn_new(srv, &s->base, &conn) < 0)
+    return;             /* conn_new closed the transport: lws kills it async */
+  if (sess->header_auth || !pgmld_auth_tokens_required(pgmld__server_auth(srv)))
+    pgmld_conn_set_authenticated(conn, 1);
+}
+
+static void on_closed(ws_session_t *sess)
+{
+  ws_stream_t *s = sess->s;
+  pgmld_conn_t *conn;
+
+  if (s == NULL)
+    return;
+  sess->s = NULL;
+  s->wsi = NULL;
+  conn = s->base.conn;
+  if (!s->closing && conn != NULL)
+    pgmld__conn_on_end(conn, UV_EOF);
+  stream_free(s);
+  /* After the free: the connection must not touch the transport again. */
+  if (conn != NULL)
+    pgmld__conn_on_closed(conn);
+}
+
+/* The upgrade request: right path, and a bearer token in the header? */
+static int filter_upgrade(pgmld_server_t *srv, struct lws *wsi, ws_session_t *sess)
+{
+  const pgmld_config_t *cfg = pgmld_server_config(srv);
+  char uri[256];
+  int n;
+
+  n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+  if (n < 0 || strcmp(uri, cfg->websocket.path) != 0) {
+    pgmld_log_info("ws", "refused a WebSocket upgrade on %s: the path is "
+                   "websocket.path %s", n < 0 ? "(unreadable path)" : uri,
+                   cfg->websocket.path);
+    return -1;
+  }
+  n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+  if (n > 0 && (size_t)n < PGMLD_AUTH_TOKEN_MAX + 16) {
+    char *v = pgmld_malloc((size_t)n + 1);
+    if (v != NULL) {
+      int got = lws_hdr_copy(wsi, v, n + 1, WSI_TOKEN_HTTP_AUTHORIZATION);
+      sess->header_auth = got > 0 &&
+        pgmld_auth_check_bearer(pgmld__server_auth(srv), v, (size_t)got);
+      explicit_bzero(v, (size_t)n + 1);
+      pgmld_free(v);
+    }
+    if (!sess->header_auth && pgmld_auth_tokens_required(pgmld__server_auth(srv)))
+      pgmld_log_info("ws", "an Authorization header at upgrade was not accepted; "
+                     "requests on that connection need a token in their metadata");
+  }
+  return 0;
+}
+
+pgmld_server_t *pgmld__ws_server(struct lws *wsi)
+{
+  struct lws_context *ctx = lws_get_context(wsi);
+  pgmld_ws_t *w = ctx != NULL ? lws_context_user(ctx) : NULL;
+
+  return w != NULL ? w->srv : NULL;
+}
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                       void *in, size_t len)
+{
+  struct lws_context *ctx = lws_get_context(wsi);
+  pgmld_ws_t *w = ctx != NULL ? lws_context_user(ctx) : NULL;
+  pgmld_server_t *srv = w != NULL ? w->srv : NULL;
+  ws_session_t *sess = user;
+
+  switch (reason) {
+  case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+    if (w != NULL)
+      deliver_resumed(w);
+    return 0;
+  case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+    /* Shutdown began: no new clients. */
+    return srv != NULL && pgmld__server_draining(srv) ? -1 : 0;
+  case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    return filter_upgrade(srv, wsi, sess);
+  case LWS_CALLBACK_ESTABLISHED:
+    on_established(w, wsi, sess, lws_is_ssl(wsi));
+    return 0;
+  case LWS_CALLBACK_RECEIVE:
+    if (sess->s == NULL || sess->s->base.conn == NULL)
+      return -1;
+    return on_receive(sess->s, in, len);
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (sess->s == NULL)
+      return -1;
+    return on_writeable(sess->s);
+  case LWS_CALLBACK_CLOSED:
+    on_closed(sess);
+    return 0;
+  default:
+    break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ------------------------------------------------------------ the context */
+
+static void lws_log_line(int level, const char *line)
+{
+  size_t n = strlen(line);
+
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    n--;
+  if (level & LLL_ERR)
+    pgmld_log_error("lws", "%.*s", (int)n, line);
+  else
+    pgmld_log_warn("lws", "%.*s", (int)n, line);
+}
+
+static struct lws_vhost *make_vhost(pgmld_ws_t *w, const char *name,
+                                    const pgmld_listen_addr_t *a,
+                                    const struct lws_protocols *protocols, int tls)
+{
+  const pgmld_config_t *cfg = pgmld_server_config(w->srv);
+  struct lws_context_creation_info info;
+  struct lws_vhost *vh;
+
+  memset(&info, 0, sizeof(info));
+  info.vhost_name = name;
+  info.port = a->port;
+  info.iface = a->host[0] != '\0' && strcmp(a->host, "0.0.0.0") != 0 &&
+               strcmp(a->host, "::") != 0 ? a->host : NULL;
+  info.protocols = protocols;
+  if (!a->ipv6)
+    info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  if (tls) {
+    /* lws reads this per vhost too: without it the vhost is plain text. */
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = cfg->tls.cert_file;
+    info.ssl_private_key_filepath = cfg->tls.key_file;
+  }
+  vh = lws_create_vhost(w->ctx, &info);
+  if (vh == NULL)
+    pgmld_log_error("ws", "cannot listen on %s:%d for %s (address in use, not a local "
+                    "address, or %s)", a->host[0] ? a->host : "*", a->port, name,
+                    tls ? "a bad tls.cert_file / tls.key_file" : "see the lws error above");
+  return vh;
+}
+
+int pgmld_ws_start(pgmld_server_t *srv, pgmld_ws_t **out)
+{
+  const pgmld_config_t *cfg = pgmld_server_config(srv);
+  struct lws_context_creation_info info;
+  void *loops[1];
+  pgmld_ws_t *w;
+  char err[256];
+
+  *out = NULL;
+  w = pgmld_calloc(1, sizeof(*w));
+  if (w == NULL)
+    return -ENOMEM;
+  w->srv = srv;
+  pgmld_list_init(&w->resumed);
+  w->tls = cfg->tls.cert_file[0] != '\0';
+  if ((cfg->websocket.listen[0] != '\0' &&
+       pgmld_listen_addr_parse("websocket.listen", cfg->websocket.listen, &w->ws_addr, err,
+                               sizeof(err)) < 0) ||
+      (cfg->http.listen[0] != '\0' &&
+       pgmld_listen_addr_parse("http.listen", cfg->http.listen, &w->http_addr, err,
+                               sizeof(err)) < 0)) {
+    pgmld_log_error("ws", "%s", err);
+    pgmld_free(w);
+    return -EINVAL;
+  }
+
+  w->ws_protocols[0].name = WS_SUBPROTOCOL;
+  w->ws_protocols[0].callback = ws_callback;
+  w->ws_protocols[0].per_session_data_size = sizeof(ws_session_t);
+  w->ws_protocols[0].rx_buffer_size = WS_CHUNK;
+  w->http_protocols[0].name = "pgmld-http";
+  w->http_protocols[0].callback = pgmld__http_callback;
+  w->http_protocols[0].per_session_data_size = pgmld__http_session_size();
+
+  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_line);
+  memset(&info, 0, sizeof(info));
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  if (w->tls)
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  loops[0] = pgmld_server_loop(srv);
+  info.foreign_loops = loops;
+  info.user = w;
+  info.pcontext = &w->ctx;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  w->ctx = lws_create_context(&info);
+  if (w->ctx == NULL) {
+    pgmld_log_error("ws", "cannot create the libwebsockets context (is the libuv "
+                    "event library plugin, package libwebsockets-evlib-uv, installed?)");
+    pgmld_free(w);
+    return -EIO;
+  }
+  if ((cfg->websocket.listen[0] != '\0' &&
+       make_vhost(w, "websocket", &w->ws_addr, w->ws_protocols, w->tls) == NULL) ||
+      (cfg->http.listen[0] != '\0' &&
+       make_vhost(w, "http", &w->http_addr, w->http_protocols, 0) == NULL)) {
+    pgmld_ws_close(w);
+    *out = w;           /* the caller closes and frees it like a running one */
+    return -EADDRNOTAVAIL;
+  }
+  if (cfg->websocket.listen[0] != '\0')
+    pgmld_log_info("ws", "listening on %s://%s%s (%s)", w->tls ? "wss" : "ws",
+                   cfg->websocket.listen, cfg->websocket.path,
+                   pgmld_auth_tokens_required(pgmld__server_auth(srv))
+                     ? "bearer tokens required" : "no tokens configured");
+  if (cfg->http.listen[0] != '\0')
+    pgmld_log_info("ws", "health and metrics on http://%s/healthz, /readyz, /metrics",
+                   cfg->http.listen);
+  *out = w;
+  return 0;
+}
+
+void pgmld_ws_close(pgmld_ws_t *w)
+{
+  if (w == NULL || w->closing)
+    return;
+  w->closing = 1;
+  if (w->ctx != NULL)
+    lws_context_destroy(w->ctx);
+}
+
+void pgmld_ws_free(pgmld_ws_t *w)
+{
+  if (w == NULL)
+    return;
+  /* With a foreign loop, the first destroy only starts closing; lws clears
+   * w->ctx (pcontext) when it has finished.  If the loop never ran the
+   * closes, this finishes them. */
+  if (w->ctx != NULL)
+    lws_context_destroy(w->ctx);
+  pgmld_free(w);
+}
