@@ -1,0 +1,115 @@
+"""Ingest: N documents upserted through pgmld (lexical model, batches) vs COPY of the same rows into the same tables.
+
+Each run upserts the documents into a fresh collection through the pgml
+client, reads back the rows pgmld wrote (documents and chunks, with their
+embeddings and tsvectors), empties the tables of them, and loads them again
+with binary COPY in one transaction, indexes in place.  The two sides alternate which
+goes first from run to run.
+"""
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import pgml
+import psycopg
+
+WORDS = ("postgres vector search index query table row column daemon socket client server "
+         "pool connection latency throughput memory buffer frame protocol cosine distance "
+         "embedding model lexical chunk splitter document metadata filter hybrid keyword "
+         "transaction commit prepared statement plan cache shared worker thread loop event").split()
+
+
+def make_docs(n, seed=7):
+    rng = random.Random(seed)
+    docs = []
+    for i in range(n):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 60))) + "."
+        docs.append({"id": f"doc{i}", "text": text, "n": i, "tag": rng.choice(["a", "b", "c"])})
+    return docs
+
+
+async def via_pgml(addr, name, docs, batch, inflight):
+    async with pgml.Database(addr, timeout=3600) as db:
+        if (await db.collection_exists(name)).exists:
+            await db.drop_collection(name)
+        col = await db.create_or_get_collection(name)
+        await col.add_pipeline("default")
+        sem = asyncio.Semaphore(inflight)
+
+        async def one(lo):
+            async with sem:
+                await col.upsert_documents(docs[lo:lo + batch])
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(lo) for lo in range(0, len(docs), batch)))
+        return time.perf_counter() - t0
+
+
+def ids(conn, name):
+    row = conn.execute("SELECT c.id, p.id FROM pgmld.collections c JOIN pgmld.pipelines p"
+                       " ON p.collection_id = c.id WHERE c.name = %s AND NOT c.archived",
+                       (name,)).fetchone()
+    return row[0], f'pgmld."chunks_{row[1]}"'
+
+
+def export(conn, name):
+    cid, chunks = ids(conn, name)
+    out = {}
+    for key, q in (("documents", f"SELECT * FROM pgmld.documents WHERE collection_id = {cid}"),
+                   ("chunks", f"SELECT c.* FROM {chunks} c JOIN pgmld.documents d"
+                              f" ON d.id = c.document_id WHERE d.collection_id = {cid}")):
+        buf = bytearray()
+        with conn.cursor().copy(f"COPY ({q}) TO STDOUT (FORMAT binary)") as cp:
+            for data in cp:
+                buf += data
+        out[key] = bytes(buf)
+    return cid, chunks, out
+
+
+def via_copy(conn, name, dump):
+    cid, chunks, data = dump
+    # TRUNCATE leaves the chunks table and its HNSW and GIN indexes empty, as
+    # pgmld's side finds them in its fresh collection.
+    conn.execute(f"TRUNCATE {chunks}")
+    conn.execute("DELETE FROM pgmld.documents WHERE collection_id = %s", (cid,))
+    conn.execute("VACUUM pgmld.documents")
+    t0 = time.perf_counter()
+    with conn.transaction():
+        with conn.cursor().copy("COPY pgmld.documents FROM STDIN (FORMAT binary)") as cp:
+            cp.write(data["documents"])
+        with conn.cursor().copy(f"COPY {chunks} FROM STDIN (FORMAT binary)") as cp:
+            cp.write(data["chunks"])
+    return time.perf_counter() - t0
+
+
+async def main(a):
+    docs = make_docs(a.n)
+    conn = psycopg.connect(host=a.pghost, dbname="pgmld", user="pgmld", autocommit=True)
+    name = "bench_ingest"
+    for r in range(a.runs):
+        order = ("pgml", "copy") if r % 2 == 0 else ("copy", "pgml")
+        if order[0] == "copy":
+            # COPY needs rows pgmld wrote: produce them first, untimed.
+            await via_pgml(a.addr, name, docs, a.batch, a.inflight)
+        for side in order:
+            if side == "pgml":
+                secs = await via_pgml(a.addr, name, docs, a.batch, a.inflight)
+            else:
+                dump = export(conn, name)
+                secs = via_copy(conn, name, dump)
+            print(json.dumps({"side": side, "run": r, "docs": a.n, "secs": secs,
+                              "docs_per_s": a.n / secs}), flush=True)
+    conn.close()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--addr", required=True)
+    p.add_argument("--pghost", required=True)
+    p.add_argument("--n", type=int, default=100000)
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--inflight", type=int, default=2)
+    p.add_argument("--runs", type=int, default=5)
+    asyncio.run(main(p.parse_args()))
