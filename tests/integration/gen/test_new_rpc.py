@@ -6,15 +6,22 @@ Database service (Echo on Database, EchoInCollection on the bound class
 Collection), builds this project from that copy (-DPGML_PROTO_SOURCE_DIR),
 and checks that every client surface has them: the typed C functions (in
 libpgml), the Python and Node method tables (compiled, read back through
-pgml-table-dump), the .pyi and the .d.ts; and, when the daemon is part of
-the build, that the scratch pgmld answers them UNIMPLEMENTED (no handler was
-written) through the C client.
+pgml-table-dump), the .pyi and the .d.ts; that the source tree names
+neither (nothing was written by hand for them); and, when the daemon is
+part of the build, that the scratch pgmld answers them UNIMPLEMENTED (no
+handler was written) through the C client, the built Python extension
+(tests/integration/python/gen_check.py) and the built Node addon
+(tests/integration/node/gen_check.js), each with its methods on the right
+class, their arguments and docs.
 
 Adding a check for another language: write a function taking the Context
 and raising AssertionError with a message that says what is missing, and
 decorate it with @check(...), naming the build targets it needs, any CMake
-options, and whether it needs the running daemon (ctx.socket).  Every check
-runs, even after one fails; the test fails if any did.
+options, whether it needs the running daemon (ctx.socket), and what else
+it needs on the machine (`needs`: a function saying why it cannot run, or
+None).  Every check runs, even after one fails; the test fails if any did.
+The scratch build has no sanitizer: interpreters load its extensions
+without LD_PRELOAD.
 
     test_new_rpc.py --source DIR --work DIR [--cmake CMAKE] [--cc CC]
                     [--daemon]
@@ -30,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import traceback
 
@@ -81,13 +89,16 @@ def add_rpcs(proto_text):
 CHECKS = []
 
 
-def check(targets=(), cmake_args=(), daemon=False):
+def check(targets=(), cmake_args=(), daemon=False, needs=None):
     """Registers a check: the build targets it needs built, the CMake
-    options it needs at configure time, and whether it needs the scratch
-    daemon running (it is skipped, and says so, when there is none)."""
+    options it needs at configure time, whether it needs the scratch daemon
+    running, and `needs`, a function returning why the check cannot run on
+    this machine (a missing toolchain) or None.  A check that cannot run is
+    skipped, says so, and adds nothing to the build."""
     def register(fn):
         CHECKS.append({"fn": fn, "targets": list(targets),
-                       "cmake_args": list(cmake_args), "daemon": daemon})
+                       "cmake_args": list(cmake_args), "daemon": daemon,
+                       "needs": needs})
         return fn
     return register
 
@@ -129,6 +140,30 @@ def method(table, wire_name):
         if m["wire_name"] == wire_name:
             return m
     raise AssertionError(f"the {table['language']} table has no method {wire_name}")
+
+
+# What only binding code written by hand for the added RPCs would spell.
+HAND_WRITTEN = re.compile(r"EchoInCollection|echo_?[iI]n_?[cC]ollection|EchoRequest|EchoResponse"
+                          r"|pgml_database_echo|PGML_DATABASE_ECHO|Database/Echo\b")
+
+
+@check()
+def check_no_hand_written(ctx):
+    """The source tree the scratch build is made from (all but tests/ and
+    docs/) never names the added RPCs: whatever the other checks find was
+    generated from the .proto copy."""
+    paths = [os.path.join(ctx.source, "CMakeLists.txt")]
+    for top in ("cmake", "clients", "daemon", "proto"):
+        for root, dirs, files in os.walk(os.path.join(ctx.source, top)):
+            dirs[:] = [d for d in dirs if d != "build" and not d.startswith(".")]
+            paths += [os.path.join(root, name) for name in files]
+    hits = []
+    for path in paths:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        hits += [f"{os.path.relpath(path, ctx.source)}: {m.group(0)}"
+                 for m in HAND_WRITTEN.finditer(text)]
+    assert not hits, "the source tree names the added RPCs: " + ", ".join(hits[:10])
 
 
 @check(targets=["pgml_gen_outputs", "pgml_gen_c_check", "pgml"])
@@ -236,6 +271,56 @@ def check_daemon_unimplemented(ctx):
             f"{rpc} answered {lines[rpc]!r}, not UNIMPLEMENTED"
 
 
+def python_headers():
+    """Why the CPython extension cannot be built for this interpreter."""
+    inc = sysconfig.get_paths().get("include") or ""
+    if not os.path.exists(os.path.join(inc, "Python.h")):
+        return f"no Python.h for {sys.executable} (in {inc!r})"
+    return None
+
+
+NODE_API_DIRS = ("/usr/include/node", "/usr/local/include/node")
+
+
+def node_toolchain():
+    """Why the Node addon cannot be built and run here (same search as
+    clients/node/CMakeLists.txt)."""
+    if shutil.which("node") is None:
+        return "no node executable on PATH"
+    if not any(os.path.exists(os.path.join(d, "node_api.h")) for d in NODE_API_DIRS):
+        return "no node_api.h in " + " or ".join(NODE_API_DIRS)
+    return None
+
+
+# The scratch build has no sanitizer (no -DPGML_SANITIZE), so the
+# interpreters load the extensions as they are: no LD_PRELOAD.
+@check(targets=["pgml_python", "pgmld"],
+       cmake_args=["-DPGML_BUILD_PYTHON=ON", f"-DPython3_EXECUTABLE={sys.executable}"],
+       daemon=True, needs=python_headers)
+def check_python(ctx):
+    """The methods on pgml.Database / pgml.Collection with their arguments
+    and docstrings, the .pyi in the package, and both calls raising
+    pgml.Unimplemented from the scratch daemon."""
+    out = run([sys.executable, os.path.join(ctx.source, "tests/integration/python/gen_check.py"),
+               os.path.join(ctx.build, "clients/python/pkg"), ctx.socket], capture=True)
+    print(out, end="")
+    assert out.count("UNIMPLEMENTED ") == 2, f"gen_check.py saw {out.count('UNIMPLEMENTED ')} " \
+        "of the 2 UNIMPLEMENTED answers"
+
+
+@check(targets=["pgml_node", "pgmld"], cmake_args=["-DPGML_BUILD_NODE=ON"],
+       daemon=True, needs=node_toolchain)
+def check_node(ctx):
+    """Database.prototype.echo and Collection.prototype.echoInCollection
+    with their arguments, index.d.ts in the package with their JSDoc, and
+    the calls rejecting with UnimplementedError from the scratch daemon."""
+    out = run([shutil.which("node"), os.path.join(ctx.source, "tests/integration/node/gen_check.js"),
+               os.path.join(ctx.build, "clients/node/pkg"), ctx.socket], capture=True)
+    print(out, end="")
+    assert out.count(": UNIMPLEMENTED ") == 3, f"gen_check.js saw {out.count(': UNIMPLEMENTED ')} " \
+        "of the 3 UNIMPLEMENTED answers"
+
+
 # ---------------------------------------------------------------- running
 
 def run(cmd, capture=False, timeout=900, **kw):
@@ -306,10 +391,15 @@ def main():
     ctx = Context(args)
     here = os.path.dirname(os.path.abspath(__file__))
 
-    checks = [c for c in CHECKS if args.daemon or not c["daemon"]]
+    checks = []
     for c in CHECKS:
-        if c not in checks:
-            print(f"SKIP {c['fn'].__name__}: no daemon in this build")
+        why = "no daemon in this build" if c["daemon"] and not args.daemon else None
+        if why is None and c["needs"] is not None:
+            why = c["needs"]()
+        if why is None:
+            checks.append(c)
+        else:
+            print(f"SKIP {c['fn'].__name__}: {why}")
     url = os.environ.get("PGMLD_TEST_DATABASE_URL")
     if args.daemon and not url:
         print("FAIL: --daemon needs PGMLD_TEST_DATABASE_URL (the postgres fixture)")
