@@ -4,30 +4,41 @@
 #include "core/alloc.h"
 #include "services/svc.h"
 
-pgmld_sqlbuf_t *pgmld__svc_batch_add(pgmld_svc_batch_t *b)
+int pgmld__svc_batch_add(pgmld_svc_batch_t *b, pgmld_sqlbuf_t **out)
 {
+  *out = NULL;
   if (b->n == PGMLD_POOL_BATCH_MAX)
-    return NULL;
+    return -E2BIG;
   if (b->n == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 8;
     pgmld_sqlbuf_t *sb = pgmld_realloc(b->sb, cap * sizeof(*sb));
 
     if (sb == NULL)
-      return NULL;
+      return -ENOMEM;
     b->sb = sb;
     b->cap = cap;
   }
   pgmld_sqlbuf_init(&b->sb[b->n]);
-  return &b->sb[b->n++];
+  *out = &b->sb[b->n++];
+  return 0;
 }
 
 int pgmld__svc_batch_sql(pgmld_svc_batch_t *b, const char *sql)
 {
-  pgmld_sqlbuf_t *sb = pgmld__svc_batch_add(b);
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(b, &sb);
 
-  if (sb == NULL)
-    return -ENOMEM;
-  return pgmld_sqlbuf_append(sb, sql);
+  return rc < 0 ? rc : pgmld_sqlbuf_append(sb, sql);
+}
+
+void pgmld__svc_build_status(pgmld_status_t *st, int rc, const char *what)
+{
+  if (rc == -E2BIG)
+    pgmld_status_set(st, PGMLD_INVALID_ARGUMENT,
+                     "%s: more than %u statements in one round trip (PGMLD_POOL_BATCH_MAX)",
+                     what, PGMLD_POOL_BATCH_MAX);
+  else
+    pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED, "out of memory while %s", what);
 }
 
 void pgmld__svc_batch_free(pgmld_svc_batch_t *b)

@@ -59,11 +59,11 @@ static void info_from_row(const PGresult *res, int row, Pgml__V1__CollectionInfo
 static int sql_with_name(pgmld_svc_job_t *job, const char *sql, const char *tail)
 {
   coll_job_t *cj = (coll_job_t *)job;
-  pgmld_sqlbuf_t *sb = pgmld__svc_batch_add(&job->batch);
-  int rc;
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(&job->batch, &sb);
 
-  if (sb == NULL)
-    return -ENOMEM;
+  if (rc < 0)
+    return rc;
   rc = pgmld_sqlbuf_append(sb, sql);
   if (rc == 0)
     rc = pgmld_sqlbuf_append_text(sb, cj->name);
@@ -262,14 +262,16 @@ static void drop_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   cj->id = pgmld__svc_int64(res[1], 0, 0);
   rows = PQntuples(res[2]);
   for (i = 0; i < rows && rc == 0; i++) {
-    sb = pgmld__svc_batch_add(&job->batch);
-    rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "DROP TABLE IF EXISTS ");
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = pgmld_sqlbuf_append(sb, "DROP TABLE IF EXISTS ");
     if (rc == 0)
       rc = pgmld_sqlbuf_append_chunks_table(sb, pgmld__svc_int64(res[2], i, 0));
   }
   if (rc == 0) {
-    sb = pgmld__svc_batch_add(&job->batch);
-    rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "DELETE FROM pgmld.collections WHERE id = ");
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = pgmld_sqlbuf_append(sb, "DELETE FROM pgmld.collections WHERE id = ");
     if (rc == 0)
       rc = pgmld_sqlbuf_append_int64(sb, cj->id);
   }

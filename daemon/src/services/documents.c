@@ -102,6 +102,9 @@ static int parse_docs(up_job_t *uj, const pgmld_config_t *cfg, pgmld_status_t *s
 
     uj->n++;
     d->index = i;
+    snprintf(num, sizeof(num), "documents[%zu]", i);
+    if (pgmld__svc_check_utf8(text, num, st) < 0)
+      return -EINVAL;
     d->doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (d->doc == NULL)
       return pgmld_status_set(st, PGMLD_INVALID_ARGUMENT,
@@ -192,50 +195,56 @@ static void up_write(pgmld_svc_job_t *job)
   up_job_t *uj = (up_job_t *)job;
   pgmld_status_t st = PGMLD_STATUS_INIT;
   pgmld_sqlbuf_t *sb;
-  char **texts = NULL;
+  char **texts;
   size_t i;
-  int rc, p_ids, p_docs;
+  int rc = 0, p_ids = 0, p_docs = 0;
 
-  sb = pgmld__svc_batch_add(&job->batch);
-  if (sb == NULL)
-    goto nomem;
   texts = pgmld_calloc(uj->n, sizeof(*texts));
   if (texts == NULL)
-    goto nomem;
-  for (i = 0; i < uj->n; i++)
+    rc = -ENOMEM;
+  for (i = 0; i < uj->n && rc == 0; i++)
     if ((texts[i] = json_dumps(uj->docs[i].doc, JSON_COMPACT)) == NULL)
-      goto nomem;
-  p_ids = ids_param(uj, sb);
-  p_docs = p_ids < 0 ? p_ids : pgmld_sqlbuf_add_text_array(sb, (const char *const *)texts, NULL, uj->n);
-  if (p_docs < 0)
-    goto nomem;
-  rc = pgmld_sqlbuf_appendf(sb, "INSERT INTO pgmld.documents (collection_id, doc_id, document)"
-                                " SELECT %" PRId64 ", u.doc_id, u.doc::jsonb"
-                                " FROM unnest($%d::text[], $%d::text[]) WITH ORDINALITY AS u(doc_id, doc, ord)"
-                                " ORDER BY u.ord"
-                                " ON CONFLICT (collection_id, doc_id) DO UPDATE SET document = %s,"
-                                " updated_at = now()",
-                            uj->coll.id, p_ids, p_docs,
-                            uj->req->merge ? "pgmld.documents.document || EXCLUDED.document"
-                                           : "EXCLUDED.document");
-  if (rc < 0)
-    goto nomem;
+      rc = -ENOMEM;
+  if (rc == 0)
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = p_ids = ids_param(uj, sb);
+  if (rc > 0)
+    rc = p_docs = pgmld_sqlbuf_add_text_array(sb, (const char *const *)texts, NULL, uj->n);
+  if (rc > 0)
+    rc = pgmld_sqlbuf_appendf(sb, "INSERT INTO pgmld.documents (collection_id, doc_id, document)"
+                                  " SELECT %" PRId64 ", u.doc_id, u.doc::jsonb"
+                                  " FROM unnest($%d::text[], $%d::text[]) WITH ORDINALITY AS u(doc_id, doc, ord)"
+                                  " ORDER BY u.ord"
+                                  " ON CONFLICT (collection_id, doc_id) DO UPDATE SET document = %s,"
+                                  " updated_at = now()",
+                              uj->coll.id, p_ids, p_docs,
+                              uj->req->merge ? "pgmld.documents.document || EXCLUDED.document"
+                                             : "EXCLUDED.document");
+  if (texts != NULL)
+    for (i = 0; i < uj->n; i++)
+      pgmld_free(texts[i]);   /* jansson allocates through pgmld_malloc */
+  pgmld_free(texts);
   /* Old chunks go from every pipeline, enabled or not: a disabled one then
-   * sees these documents as missing and processes them when enabled. */
-  for (i = 0; i < uj->coll.n_pipelines; i++) {
-    sb = pgmld__svc_batch_add(&job->batch);
-    if (sb == NULL)
-      goto nomem;
-    p_ids = ids_param(uj, sb);
-    rc = p_ids < 0 ? p_ids : pgmld_sqlbuf_append(sb, "DELETE FROM ");
+   * sees these documents as missing and processes them when enabled.  The
+   * ids become an array first (an InitPlan), so that the chunks are found
+   * through the (document_id, chunk_index) index whatever the statistics. */
+  for (i = 0; i < uj->coll.n_pipelines && rc == 0; i++) {
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = p_ids = ids_param(uj, sb);
+    if (rc > 0)
+      rc = pgmld_sqlbuf_append(sb, "DELETE FROM ");
     if (rc == 0)
       rc = pgmld_sqlbuf_append_chunks_table(sb, uj->coll.pipelines[i].id);
     if (rc == 0)
-      rc = pgmld_sqlbuf_appendf(sb, " c USING pgmld.documents d WHERE c.document_id = d.id"
-                                    " AND d.collection_id = %" PRId64 " AND d.doc_id = ANY($%d::text[])",
+      rc = pgmld_sqlbuf_appendf(sb, " WHERE document_id = ANY (ARRAY(SELECT d.id FROM pgmld.documents d"
+                                    " WHERE d.collection_id = %" PRId64 " AND d.doc_id = ANY($%d::text[])))",
                                 uj->coll.id, p_ids);
-    if (rc < 0)
-      goto nomem;
+  }
+  if (rc < 0) {
+    pgmld__svc_fail_build(job, rc, "building the upsert");
+    return;
   }
   for (i = 0; i < uj->coll.n_pipelines; i++) {
     pgmld_svc_pipeline_t *p = &uj->coll.pipelines[i];
@@ -243,26 +252,18 @@ static void up_write(pgmld_svc_job_t *job)
     if (!p->enabled)
       continue;
     if (pgmld__svc_chunks_insert_sql(&job->batch, p, uj->coll.id, uj->cdocs, &uj->chunks[i],
-                                     &st) < 0)
-      goto fail;
+                                     &st) < 0) {
+      pgmld__svc_fail_status(job, &st);
+      return;
+    }
     uj->n_chunks += uj->chunks[i].n;
   }
-  if (pgmld__svc_batch_sql(&job->batch, "COMMIT") < 0)
-    goto nomem;
-  for (i = 0; i < uj->n; i++)
-    pgmld_free(texts[i]);
-  pgmld_free(texts);
+  rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
+  if (rc < 0) {
+    pgmld__svc_fail_build(job, rc, "building the upsert");
+    return;
+  }
   pgmld__svc_run(job, 0, up_committed);
-  return;
-
-nomem:
-  pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED, "out of memory building the upsert");
-fail:
-  if (texts != NULL)
-    for (i = 0; i < uj->n; i++)
-      pgmld_free(texts[i]);
-  pgmld_free(texts);
-  pgmld__svc_fail_status(job, &st);
 }
 
 static void up_next_pipeline(up_job_t *uj);
@@ -444,8 +445,8 @@ static void up_start_ready(pgmld_svc_job_t *job)
   if (rc == 0)
     rc = pgmld__svc_catalog_sql(&job->batch, uj->req->collection, " FOR SHARE OF c");
   if (rc == 0 && uj->req->merge && uj->n > 0) {
-    sb = pgmld__svc_batch_add(&job->batch);
-    p = sb == NULL ? -ENOMEM : ids_param(uj, sb);
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    p = rc < 0 ? rc : ids_param(uj, sb);
     rc = p < 0 ? p : pgmld_sqlbuf_append(sb, "SELECT d.doc_id, d.document::text FROM pgmld.documents d"
                                              " JOIN pgmld.collections c ON c.id = d.collection_id"
                                              " WHERE NOT c.archived AND c.name = ");
@@ -456,7 +457,7 @@ static void up_start_ready(pgmld_svc_job_t *job)
                                     " ORDER BY d.doc_id COLLATE \"C\" FOR UPDATE OF d", p);
   }
   if (rc < 0) {
-    pgmld__svc_fail_nomem(job, "building the upsert");
+    pgmld__svc_fail_build(job, rc, "building the upsert");
     return;
   }
   pgmld__svc_run(job, 0, up_locked);
@@ -581,28 +582,39 @@ static int order_key(pgmld_sqlbuf_t *sb, const char *field, size_t k, pgmld_stat
   return 0;
 }
 
-/* Appends "d.collection_id = (the active collection named name)". */
-static int collection_cond(pgmld_sqlbuf_t *sb, const char *name)
+/* The two statements GetDocuments and DeleteDocuments share: whether the
+ * collection exists (res[0]), then `head` (up to "WHERE ") followed by
+ * the collection's condition and the compiled filter, left in *out for
+ * the caller to finish.  On failure st says why (the filter's message, or
+ * no memory). */
+static int docs_where(pgmld_svc_job_t *job, const char *collection, const char *head,
+                      const char *filter, pgmld_sqlbuf_t **out, pgmld_status_t *st)
 {
-  int rc = pgmld_sqlbuf_append(sb, "d.collection_id = (SELECT id FROM pgmld.collections"
-                                   " WHERE NOT archived AND name = ");
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(&job->batch, &sb);
 
   if (rc == 0)
-    rc = pgmld_sqlbuf_append_text(sb, name);
+    rc = pgmld_sqlbuf_append(sb, "SELECT id FROM pgmld.collections WHERE NOT archived AND name = ");
   if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, ")");
-  return rc;
-}
-
-static int exists_sql(pgmld_svc_batch_t *b, const char *name)
-{
-  pgmld_sqlbuf_t *sb = pgmld__svc_batch_add(b);
-  int rc = sb == NULL ? -ENOMEM
-                      : pgmld_sqlbuf_append(sb, "SELECT id FROM pgmld.collections WHERE NOT archived AND name = ");
-
+    rc = pgmld_sqlbuf_append_text(sb, collection);
   if (rc == 0)
-    rc = pgmld_sqlbuf_append_text(sb, name);
-  return rc;
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, head);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "d.collection_id = (SELECT id FROM pgmld.collections"
+                                 " WHERE NOT archived AND name = ");
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append_text(sb, collection);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, ") AND ");
+  if (rc < 0) {
+    pgmld__svc_build_status(st, rc, pgmld_call_method(job->call));
+    return rc;
+  }
+  *out = sb;
+  return pgmld_filter_compile_text(filter, filter != NULL ? strlen(filter) : 0, "d.document", sb,
+                                   st);
 }
 
 static void get_ready(pgmld_svc_job_t *job)
@@ -614,19 +626,10 @@ static void get_ready(pgmld_svc_job_t *job)
   size_t k;
   int rc;
 
-  if (exists_sql(&job->batch, req->collection) < 0 ||
-      (sb = pgmld__svc_batch_add(&job->batch)) == NULL)
-    goto nomem;
-  rc = pgmld_sqlbuf_append(sb, "SELECT d.doc_id, d.document::text, " PGMLD_SVC_MS("d.updated_at")
-                               " FROM pgmld.documents d WHERE ");
-  if (rc == 0)
-    rc = collection_cond(sb, req->collection);
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, " AND ");
-  if (rc < 0)
-    goto nomem;
-  if (pgmld_filter_compile_text(req->filter, req->filter != NULL ? strlen(req->filter) : 0,
-                                "d.document", sb, &st) < 0)
+  if (docs_where(job, req->collection,
+                 "SELECT d.doc_id, d.document::text, " PGMLD_SVC_MS("d.updated_at")
+                 " FROM pgmld.documents d WHERE ",
+                 req->filter, &sb, &st) < 0)
     goto fail;
   if (req->after_id != NULL && req->after_id[0] != '\0') {
     rc = pgmld_sqlbuf_append(sb, " AND d.doc_id COLLATE \"C\" > ");
@@ -682,6 +685,20 @@ static void get_documents(pgmld_call_t *call, const ProtobufCMessage *request)
     pgmld_call_fail(call, PGMLD_INVALID_ARGUMENT, "order_by: at most %u fields", ORDER_BY_MAX);
     return;
   }
+  for (k = 0; k < req->n_order_by; k++) {
+    char what[40];
+
+    snprintf(what, sizeof(what), "order_by[%zu].field", k);
+    if (pgmld__svc_check_utf8(req->order_by[k]->field, what, &st) < 0) {
+      pgmld_call_fail_status(call, &st);
+      return;
+    }
+  }
+  if (pgmld__svc_check_utf8(req->after_id, "after_id", &st) < 0 ||
+      pgmld__svc_check_utf8(req->filter, "filter", &st) < 0) {
+    pgmld_call_fail_status(call, &st);
+    return;
+  }
   if (req->after_id != NULL && req->after_id[0] != '\0') {
     for (k = 0; k < req->n_order_by; k++)
       if (req->order_by[k]->field == NULL || strcmp(req->order_by[k]->field, "id") != 0 ||
@@ -732,19 +749,9 @@ static void del_ready(pgmld_svc_job_t *job)
   pgmld_sqlbuf_t *sb;
   int rc;
 
-  if (exists_sql(&job->batch, req->collection) < 0 ||
-      (sb = pgmld__svc_batch_add(&job->batch)) == NULL)
-    goto nomem;
   /* Chunks go with their documents (ON DELETE CASCADE). */
-  rc = pgmld_sqlbuf_append(sb, "DELETE FROM pgmld.documents d WHERE ");
-  if (rc == 0)
-    rc = collection_cond(sb, req->collection);
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, " AND ");
-  if (rc < 0)
-    goto nomem;
-  if (pgmld_filter_compile_text(req->filter, req->filter != NULL ? strlen(req->filter) : 0,
-                                "d.document", sb, &st) < 0)
+  if (docs_where(job, req->collection, "DELETE FROM pgmld.documents d WHERE ", req->filter, &sb,
+                 &st) < 0)
     goto fail;
   if (req->n_ids > 0) {
     rc = pgmld_sqlbuf_append(sb, " AND d.doc_id = ANY(");
@@ -774,6 +781,7 @@ static void delete_documents(pgmld_call_t *call, const ProtobufCMessage *request
   const pgmld_config_t *cfg = pgmld_server_config(pgmld_call_server(call));
   pgmld_status_t st = PGMLD_STATUS_INIT;
   del_job_t *dj;
+  size_t k;
 
   if (pgmld_sql_check_name(req->collection, "collection", &st) < 0) {
     pgmld_call_fail_status(call, &st);
@@ -788,6 +796,19 @@ static void delete_documents(pgmld_call_t *call, const ProtobufCMessage *request
     pgmld_call_fail(call, PGMLD_INVALID_ARGUMENT,
                     "ids: %zu ids is more than limits.max_batch (%" PRIu32 ")", req->n_ids,
                     cfg->limits.max_batch);
+    return;
+  }
+  for (k = 0; k < req->n_ids; k++) {
+    char what[32];
+
+    snprintf(what, sizeof(what), "ids[%zu]", k);
+    if (pgmld__svc_check_utf8(req->ids[k], what, &st) < 0) {
+      pgmld_call_fail_status(call, &st);
+      return;
+    }
+  }
+  if (pgmld__svc_check_utf8(req->filter, "filter", &st) < 0) {
+    pgmld_call_fail_status(call, &st);
     return;
   }
   dj = pgmld_calloc(1, sizeof(*dj));

@@ -215,11 +215,11 @@ static void process_rows(pgmld_svc_job_t *job, const PGresult *res,
 static int docs_sql(pgmld_svc_batch_t *b, const pgmld_svc_pipeline_t *p, int64_t collection_id,
                     int missing_only)
 {
-  pgmld_sqlbuf_t *sb = pgmld__svc_batch_add(b);
-  int rc;
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(b, &sb);
 
-  if (sb == NULL)
-    return -ENOMEM;
+  if (rc < 0)
+    return rc;
   rc = pgmld_sqlbuf_append(sb, "SELECT d.doc_id, d.document ->> ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_text(sb, p->text_field);
@@ -277,10 +277,11 @@ static void add_processed(pgmld_svc_job_t *job)
 {
   pl_state_t *s = S(job);
   json_t *hnsw = json_object_get(s->fresh.spec, "hnsw");
-  pgmld_sqlbuf_t *sb = pgmld__svc_batch_add(&job->batch);
-  int rc;
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(&job->batch, &sb);
 
-  rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "CREATE INDEX ON ");
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "CREATE INDEX ON ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_chunks_table(sb, s->fresh.id);
   if (rc == 0)
@@ -289,8 +290,9 @@ static void add_processed(pgmld_svc_job_t *job)
                               (int)json_integer_value(json_object_get(hnsw, "m")),
                               (int)json_integer_value(json_object_get(hnsw, "ef_construction")));
   if (rc == 0 && s->fresh.fulltext_config[0] != '\0') {
-    sb = pgmld__svc_batch_add(&job->batch);
-    rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "CREATE INDEX ON ");
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = pgmld_sqlbuf_append(sb, "CREATE INDEX ON ");
     if (rc == 0)
       rc = pgmld_sqlbuf_append_chunks_table(sb, s->fresh.id);
     if (rc == 0)
@@ -299,7 +301,7 @@ static void add_processed(pgmld_svc_job_t *job)
   if (rc == 0)
     rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
   if (rc < 0) {
-    pgmld__svc_fail_nomem(job, "building AddPipeline");
+    pgmld__svc_fail_build(job, rc, "building AddPipeline");
     return;
   }
   pgmld__svc_run(job, PGMLD_SVC_WANT_ERRORS, add_committed);
@@ -351,8 +353,9 @@ static void add_inserted(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   s->fresh.created_at_ms = pgmld__svc_int64(insert, 0, 1);
   s->p = &s->fresh;
 
-  sb = pgmld__svc_batch_add(&job->batch);
-  rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "CREATE TABLE ");
+  rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "CREATE TABLE ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_chunks_table(sb, s->fresh.id);
   if (rc == 0)
@@ -386,9 +389,9 @@ static int add_begin_sql(pgmld_svc_job_t *job)
   if (rc == 0)
     rc = pgmld__svc_batch_sql(&job->batch, "BEGIN");
   if (rc == 0 && s->fresh.fulltext_config[0] != '\0') {
-    sb = pgmld__svc_batch_add(&job->batch);
-    rc = sb == NULL ? -ENOMEM
-                    : pgmld_sqlbuf_append(sb, "SELECT (SELECT c.oid FROM pg_catalog.pg_ts_config c"
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = pgmld_sqlbuf_append(sb, "SELECT (SELECT c.oid FROM pg_catalog.pg_ts_config c"
                                               " JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace"
                                               " WHERE c.cfgname = $1 OR n.nspname || '.' || c.cfgname = ");
     if (rc == 0)
@@ -398,9 +401,9 @@ static int add_begin_sql(pgmld_svc_job_t *job)
   }
   if (rc < 0)
     return rc;
-  sb = pgmld__svc_batch_add(&job->batch);
-  rc = sb == NULL ? -ENOMEM
-                  : pgmld_sqlbuf_append(sb, "SELECT id FROM pgmld.collections WHERE NOT archived AND name = ");
+  rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "SELECT id FROM pgmld.collections WHERE NOT archived AND name = ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_text(sb, s->collection);
   if (rc == 0)
@@ -410,9 +413,9 @@ static int add_begin_sql(pgmld_svc_job_t *job)
   spec_text = json_dumps(s->fresh.spec, JSON_COMPACT);
   if (spec_text == NULL)
     return -ENOMEM;
-  sb = pgmld__svc_batch_add(&job->batch);
-  rc = sb == NULL ? -ENOMEM
-                  : pgmld_sqlbuf_append(sb, "INSERT INTO pgmld.pipelines (collection_id, name, spec, dimensions)"
+  rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "INSERT INTO pgmld.pipelines (collection_id, name, spec, dimensions)"
                                             " SELECT id, ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_text(sb, s->name);
@@ -449,8 +452,10 @@ static int add_prepare(pl_state_t *s, const Pgml__V1__AddPipelineRequest *req, p
 
 static void add_ready(pgmld_svc_job_t *job)
 {
-  if (add_begin_sql(job) < 0) {
-    pgmld__svc_fail_nomem(job, "building AddPipeline");
+  int rc = add_begin_sql(job);
+
+  if (rc < 0) {
+    pgmld__svc_fail_build(job, rc, "building AddPipeline");
     return;
   }
   pgmld__svc_run(job, PGMLD_SVC_WANT_ERRORS, add_inserted);
@@ -546,18 +551,39 @@ static void list_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   pgmld_free(ptrs);
 }
 
-static void catalog_then(pgmld_svc_job_t *job, const char *lock, pgmld_svc_next_fn next)
+/* Appends the catalog read (with `lock`, see pgmld__svc_catalog_sql()) to
+ * the statements already in job->batch and runs them; next() gets the
+ * results.  The call ends with the reason when the batch cannot be built
+ * (`what` says what was being built). */
+static void catalog_then(pgmld_svc_job_t *job, const char *lock, pgmld_svc_next_fn next,
+                         const char *what)
 {
-  if (pgmld__svc_catalog_sql(&job->batch, S(job)->collection, lock) < 0) {
-    pgmld__svc_fail_nomem(job, "reading the catalog");
+  int rc = pgmld__svc_catalog_sql(&job->batch, S(job)->collection, lock);
+
+  if (rc < 0) {
+    pgmld__svc_fail_build(job, rc, what);
     return;
   }
   pgmld__svc_run(job, 0, next);
 }
 
+/* BEGIN, then the catalog read with the collection row locked (`lock`):
+ * next() gets [BEGIN, catalog]. */
+static void begin_locked(pgmld_svc_job_t *job, const char *lock, pgmld_svc_next_fn next,
+                         const char *what)
+{
+  int rc = pgmld__svc_batch_sql(&job->batch, "BEGIN");
+
+  if (rc < 0) {
+    pgmld__svc_fail_build(job, rc, what);
+    return;
+  }
+  catalog_then(job, lock, next, what);
+}
+
 static void list_ready(pgmld_svc_job_t *job)
 {
-  catalog_then(job, "", list_done);
+  catalog_then(job, "", list_done, "building ListPipelines");
 }
 
 static void list_pipelines(pgmld_call_t *call, const ProtobufCMessage *request)
@@ -605,14 +631,15 @@ static void enable_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   (void)st;
   if (catalog_find(job, res[1]) < 0)
     return;
-  sb = pgmld__svc_batch_add(&job->batch);
-  rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "UPDATE pgmld.pipelines SET enabled = true WHERE id = ");
+  rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "UPDATE pgmld.pipelines SET enabled = true WHERE id = ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_int64(sb, s->p->id);
   if (rc == 0)
     rc = docs_sql(&job->batch, s->p, s->collection_id, 1);
   if (rc < 0) {
-    pgmld__svc_fail_nomem(job, "building EnablePipeline");
+    pgmld__svc_fail_build(job, rc, "building EnablePipeline");
     return;
   }
   pgmld__svc_run(job, 0, enable_missing);
@@ -620,11 +647,7 @@ static void enable_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 
 static void enable_ready(pgmld_svc_job_t *job)
 {
-  if (pgmld__svc_batch_sql(&job->batch, "BEGIN") < 0) {
-    pgmld__svc_fail_nomem(job, "building EnablePipeline");
-    return;
-  }
-  catalog_then(job, " FOR UPDATE OF c", enable_locked);
+  begin_locked(job, " FOR UPDATE OF c", enable_locked, "building EnablePipeline");
 }
 
 static void enable_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
@@ -648,11 +671,11 @@ static void disable_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 static void disable_ready(pgmld_svc_job_t *job)
 {
   pl_state_t *s = S(job);
-  pgmld_sqlbuf_t *sb = pgmld__svc_batch_add(&job->batch);
-  int rc;
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(&job->batch, &sb);
 
-  rc = sb == NULL ? -ENOMEM
-                  : pgmld_sqlbuf_append(sb, "UPDATE pgmld.pipelines p SET enabled = false"
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "UPDATE pgmld.pipelines p SET enabled = false"
                                             " FROM pgmld.collections c WHERE c.id = p.collection_id"
                                             " AND NOT c.archived AND c.name = ");
   if (rc == 0)
@@ -662,10 +685,10 @@ static void disable_ready(pgmld_svc_job_t *job)
   if (rc == 0)
     rc = pgmld_sqlbuf_append_text(sb, s->name);
   if (rc < 0) {
-    pgmld__svc_fail_nomem(job, "building DisablePipeline");
+    pgmld__svc_fail_build(job, rc, "building DisablePipeline");
     return;
   }
-  catalog_then(job, "", disable_done);
+  catalog_then(job, "", disable_done, "building DisablePipeline");
 }
 
 static void disable_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
@@ -698,20 +721,22 @@ static void remove_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   (void)st;
   if (catalog_find(job, res[1]) < 0)
     return;
-  sb = pgmld__svc_batch_add(&job->batch);
-  rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "DROP TABLE IF EXISTS ");
+  rc = pgmld__svc_batch_add(&job->batch, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, "DROP TABLE IF EXISTS ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_chunks_table(sb, s->p->id);
   if (rc == 0) {
-    sb = pgmld__svc_batch_add(&job->batch);
-    rc = sb == NULL ? -ENOMEM : pgmld_sqlbuf_append(sb, "DELETE FROM pgmld.pipelines WHERE id = ");
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = pgmld_sqlbuf_append(sb, "DELETE FROM pgmld.pipelines WHERE id = ");
   }
   if (rc == 0)
     rc = pgmld_sqlbuf_append_int64(sb, s->p->id);
   if (rc == 0)
     rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
   if (rc < 0) {
-    pgmld__svc_fail_nomem(job, "building RemovePipeline");
+    pgmld__svc_fail_build(job, rc, "building RemovePipeline");
     return;
   }
   pgmld__svc_run(job, 0, remove_done);
@@ -719,11 +744,7 @@ static void remove_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 
 static void remove_ready(pgmld_svc_job_t *job)
 {
-  if (pgmld__svc_batch_sql(&job->batch, "BEGIN") < 0) {
-    pgmld__svc_fail_nomem(job, "building RemovePipeline");
-    return;
-  }
-  catalog_then(job, " FOR UPDATE OF c", remove_locked);
+  begin_locked(job, " FOR UPDATE OF c", remove_locked, "building RemovePipeline");
 }
 
 static void remove_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
@@ -767,10 +788,9 @@ static void status_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   if (catalog_find(job, res[0]) < 0)
     return;
   t = s->p->id;
-  sb = pgmld__svc_batch_add(&job->batch);
+  rc = pgmld__svc_batch_add(&job->batch, &sb);
 #define T() (rc == 0 ? (rc = pgmld_sqlbuf_append_chunks_table(sb, t)) : rc)
 #define A(text) (rc == 0 ? (rc = pgmld_sqlbuf_append(sb, text)) : rc)
-  rc = sb == NULL ? -ENOMEM : 0;
   A("SELECT (SELECT count(*) FROM pgmld.documents WHERE collection_id = ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_int64(sb, s->collection_id);
@@ -790,7 +810,7 @@ static void status_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 #undef T
 #undef A
   if (rc < 0) {
-    pgmld__svc_fail_nomem(job, "building PipelineStatus");
+    pgmld__svc_fail_build(job, rc, "building PipelineStatus");
     return;
   }
   pgmld__svc_run(job, 0, status_done);
@@ -798,7 +818,7 @@ static void status_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 
 static void status_ready(pgmld_svc_job_t *job)
 {
-  catalog_then(job, "", status_found);
+  catalog_then(job, "", status_found, "building PipelineStatus");
 }
 
 static void pipeline_status(pgmld_call_t *call, const ProtobufCMessage *request)

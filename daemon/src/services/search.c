@@ -127,9 +127,9 @@ static int settings_sql(search_job_t *sj, pgmld_svc_batch_t *b)
     iterative |= strcmp(features[i], "pgvector-iterative-scan") == 0;
   rc = pgmld__svc_batch_sql(b, "BEGIN");
   if (rc == 0) {
-    sb = pgmld__svc_batch_add(b);
-    rc = sb == NULL ? -ENOMEM
-                    : pgmld_sqlbuf_appendf(sb, "SELECT set_config('hnsw.ef_search', '%" PRIu32 "', true)",
+    rc = pgmld__svc_batch_add(b, &sb);
+    if (rc == 0)
+      rc = pgmld_sqlbuf_appendf(sb, "SELECT set_config('hnsw.ef_search', '%" PRIu32 "', true)",
                                            ef);
   }
   /* With iterative scans the index keeps producing candidates until the
@@ -293,14 +293,15 @@ static void search_build(search_job_t *sj)
   int rc;
 
   if (sj->kind == SEARCH_TEXT) {
-    sb = pgmld__svc_batch_add(&job->batch);
-    rc = sb == NULL ? -ENOMEM : text_sql(sj, sb, &st);
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
+    if (rc == 0)
+      rc = text_sql(sj, sb, &st);
   } else {
     rc = settings_sql(sj, &job->batch);
     if (rc == 0) {
-      sb = pgmld__svc_batch_add(&job->batch);
-      rc = sb == NULL ? -ENOMEM
-                      : sj->kind == SEARCH_VECTOR ? vector_sql(sj, sb, &st) : hybrid_sql(sj, sb, &st);
+      rc = pgmld__svc_batch_add(&job->batch, &sb);
+      if (rc == 0)
+        rc = sj->kind == SEARCH_VECTOR ? vector_sql(sj, sb, &st) : hybrid_sql(sj, sb, &st);
     }
     if (rc == 0)
       rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
@@ -413,6 +414,9 @@ static void search_start(pgmld_call_t *call, search_job_t *sj)
     goto fail;
   if (pgmld_sql_check_name(sj->collection, "collection", &st) < 0)
     goto fail;
+  if (pgmld__svc_check_utf8(sj->query, "query", &st) < 0 ||
+      pgmld__svc_check_utf8(sj->filter, "filter", &st) < 0)
+    goto fail;
   if (sj->top_k == 0)
     sj->top_k = TOP_K_DEFAULT;
   if (sj->top_k > cfg->limits.max_top_k) {
@@ -480,33 +484,42 @@ fail:
   pgmld_call_fail_status(call, &st);
 }
 
-static search_job_t *search_new(pgmld_call_t *call, search_kind_t kind)
+/* A job with the fields the search requests share (TextSearch has no
+ * vector nor ef_search: NULL, 0, 0); NULL when the call was ended (no
+ * memory).  The strings and the vector are borrowed from the request. */
+static search_job_t *search_new(pgmld_call_t *call, search_kind_t kind, const char *collection,
+                                const char *query, uint32_t top_k, const char *filter,
+                                const char *pipeline, const float *vector, size_t n_vector,
+                                uint32_t ef_search)
 {
   search_job_t *sj = pgmld_calloc(1, sizeof(*sj));
 
-  if (sj == NULL)
+  if (sj == NULL) {
     pgmld_call_fail(call, PGMLD_RESOURCE_EXHAUSTED, "out of memory starting %s",
                     pgmld_call_method(call));
-  else
-    sj->kind = kind;
+    return NULL;
+  }
+  sj->kind = kind;
+  sj->collection = collection;
+  sj->query = query;
+  sj->top_k = top_k;
+  sj->filter = filter;
+  sj->pipeline = pipeline;
+  sj->vector = vector;
+  sj->n_vector = n_vector;
+  sj->ef_search = ef_search;
   return sj;
 }
 
 static void vector_search(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__VectorSearchRequest *req = (const Pgml__V1__VectorSearchRequest *)request;
-  search_job_t *sj = search_new(call, SEARCH_VECTOR);
+  search_job_t *sj = search_new(call, SEARCH_VECTOR, req->collection, req->query, req->top_k,
+                                req->filter, req->pipeline, req->vector, req->n_vector,
+                                req->ef_search);
 
   if (sj == NULL)
     return;
-  sj->collection = req->collection;
-  sj->query = req->query;
-  sj->vector = req->vector;
-  sj->n_vector = req->n_vector;
-  sj->top_k = req->top_k;
-  sj->filter = req->filter;
-  sj->ef_search = req->ef_search;
-  sj->pipeline = req->pipeline;
   sj->exact = req->exact;
   search_start(call, sj);
 }
@@ -514,33 +527,22 @@ static void vector_search(pgmld_call_t *call, const ProtobufCMessage *request)
 static void text_search(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__TextSearchRequest *req = (const Pgml__V1__TextSearchRequest *)request;
-  search_job_t *sj = search_new(call, SEARCH_TEXT);
+  search_job_t *sj = search_new(call, SEARCH_TEXT, req->collection, req->query, req->top_k,
+                                req->filter, req->pipeline, NULL, 0, 0);
 
-  if (sj == NULL)
-    return;
-  sj->collection = req->collection;
-  sj->query = req->query;
-  sj->top_k = req->top_k;
-  sj->filter = req->filter;
-  sj->pipeline = req->pipeline;
-  search_start(call, sj);
+  if (sj != NULL)
+    search_start(call, sj);
 }
 
 static void hybrid_search(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__HybridSearchRequest *req = (const Pgml__V1__HybridSearchRequest *)request;
-  search_job_t *sj = search_new(call, SEARCH_HYBRID);
+  search_job_t *sj = search_new(call, SEARCH_HYBRID, req->collection, req->query, req->top_k,
+                                req->filter, req->pipeline, req->vector, req->n_vector,
+                                req->ef_search);
 
   if (sj == NULL)
     return;
-  sj->collection = req->collection;
-  sj->query = req->query;
-  sj->vector = req->vector;
-  sj->n_vector = req->n_vector;
-  sj->top_k = req->top_k;
-  sj->filter = req->filter;
-  sj->ef_search = req->ef_search;
-  sj->pipeline = req->pipeline;
   sj->semantic_weight = req->semantic_weight;
   sj->keyword_weight = req->keyword_weight;
   search_start(call, sj);

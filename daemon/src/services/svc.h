@@ -1,9 +1,10 @@
 /* svc.h - what the Database service handlers share: a call's database job (lease, batches, cancel), the collection/pipeline catalog, and chunking.
  *
- * Implemented in svc.c (jobs), batch.c (statement batches), catalog.c
- * (catalog, specs) and chunks.c (splitting, embedding, chunk INSERTs);
- * batch.c, catalog.c and chunks.c do no I/O and are unit-tested on their
- * own (tests/integration/services/test_chunks.c).
+ * Implemented in job.c (jobs), batch.c (statement batches), catalog.c
+ * (reading the catalog), spec.c (pipeline specs) and chunks.c (splitting,
+ * embedding, chunk INSERTs); batch.c, catalog.c, spec.c and chunks.c do no
+ * I/O and are unit-tested on their own
+ * (tests/integration/services/test_chunks.c).
  *
  * A handler allocates a job (its own struct with pgmld_svc_job_t first),
  * starts it with pgmld__svc_start(), and moves from step to step by filling
@@ -22,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -34,6 +36,7 @@
 #include "rpc/status.h"
 #include "sql/sqlbuf.h"
 #include "text/splitter.h"
+#include "text/utf8.h"
 
 /* ------------------------------------------------------------ batches */
 
@@ -43,11 +46,16 @@ typedef struct pgmld_svc_batch_s {
   size_t n, cap;
 } pgmld_svc_batch_t;
 
-/* A new empty statement at the end of the batch (NULL: no memory, or
- * PGMLD_POOL_BATCH_MAX statements already).  Owned by the batch. */
-PGMLD_MUST_CHECK pgmld_sqlbuf_t *pgmld__svc_batch_add(pgmld_svc_batch_t *b);
-/* A statement without parameters (trusted text). */
+/* A new empty statement at the end of the batch in *out (owned by the
+ * batch).  -ENOMEM, or -E2BIG when the batch has PGMLD_POOL_BATCH_MAX
+ * statements already; *out is then NULL. */
+PGMLD_MUST_CHECK int pgmld__svc_batch_add(pgmld_svc_batch_t *b, pgmld_sqlbuf_t **out);
+/* A statement without parameters (trusted text).  Errors as above. */
 PGMLD_MUST_CHECK int pgmld__svc_batch_sql(pgmld_svc_batch_t *b, const char *sql);
+/* The status of a failure to build a batch: -E2BIG is INVALID_ARGUMENT
+ * naming PGMLD_POOL_BATCH_MAX, anything else RESOURCE_EXHAUSTED ("out of
+ * memory while <what>"). */
+void pgmld__svc_build_status(pgmld_status_t *st, int rc, const char *what);
 void pgmld__svc_batch_free(pgmld_svc_batch_t *b);
 
 /* ------------------------------------------------------------ jobs */
@@ -94,8 +102,10 @@ void pgmld__svc_reply(pgmld_svc_job_t *job, const ProtobufCMessage *response);
 PGMLD_PRINTF(3, 4)
 void pgmld__svc_fail(pgmld_svc_job_t *job, pgmld_code_t code, const char *fmt, ...);
 void pgmld__svc_fail_status(pgmld_svc_job_t *job, const pgmld_status_t *st);
-/* Ends the call with INTERNAL "out of memory while <what>". */
+/* Ends the call with RESOURCE_EXHAUSTED "out of memory while <what>". */
 void pgmld__svc_fail_nomem(pgmld_svc_job_t *job, const char *what);
+/* Ends the call with pgmld__svc_build_status(rc, what). */
+void pgmld__svc_fail_build(pgmld_svc_job_t *job, int rc, const char *what);
 
 /* ------------------------------------------------------------ catalog */
 
@@ -230,6 +240,16 @@ PGMLD_MUST_CHECK int pgmld__svc_chunks_insert_sql(pgmld_svc_batch_t *b,
                                                   pgmld_status_t *st);
 
 /* ------------------------------------------------------------ helpers */
+
+/* Checks a client's string (NULL: absent, fine) before it reaches jansson
+ * or a text parameter, both of which refuse invalid UTF-8 in ways that
+ * would not name the field: INVALID_ARGUMENT "<what>: invalid UTF-8 at
+ * byte N" and -EINVAL. */
+PGMLD_MUST_CHECK static inline int pgmld__svc_check_utf8(const char *s, const char *what,
+                                                         pgmld_status_t *st)
+{
+  return s == NULL ? 0 : pgmld_utf8_check(s, strlen(s), what, st);
+}
 
 /* The int8 / int4 / bool of a text-format result cell. */
 int64_t pgmld__svc_int64(const PGresult *res, int row, int col);

@@ -1,4 +1,5 @@
 /* test_chunks.c - the services' pure parts (services/catalog.c, chunks.c) without a database: spec defaults and checks, chunking, embedding, chunk INSERTs, and every allocation failing in turn. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -170,11 +171,18 @@ static int run_pipeline(int check, pgmld_status_t *st)
     assert_int_equal(batch.n, 1);
     sql = pgmld_sqlbuf_sql(&batch.sb[0]);
     assert_non_null(strstr(sql, "INSERT INTO pgmld.\"chunks_7\""));
-    assert_non_null(strstr(sql, "to_tsvector($1::regconfig"));
+    /* the collection id, then the ids, chunk indexes and texts as three
+     * arrays, the config, and one binary parameter per vector */
+    assert_non_null(strstr(sql, "to_tsvector($5::regconfig"));
+    assert_non_null(strstr(sql, "d.collection_id = $1 AND d.doc_id = u.doc_id"));
+    assert_non_null(strstr(sql, "unnest($2::text[], $3::int4[], $4::text[], ARRAY[$6::vector,"));
     assert_null(strstr(sql, "alpha"));   /* values are parameters */
-    /* per chunk: doc id, chunk, vector; the config; the collection id */
-    assert_int_equal(batch.sb[0].n_params, (int)chunks.n * 3 + 1 + 1);
-    assert_int_equal(batch.sb[0].formats[3], PGMLD_SQL_FORMAT_BINARY);
+    assert_int_equal(batch.sb[0].n_params, 5 + (int)chunks.n);
+    assert_string_equal(batch.sb[0].values[0], "42");
+    assert_int_equal(batch.sb[0].types[2], 1007);            /* int4[] */
+    assert_non_null(strstr(batch.sb[0].values[3], "\"alpha"));
+    assert_int_equal(batch.sb[0].formats[5], PGMLD_SQL_FORMAT_BINARY);
+    assert_int_equal(batch.sb[0].formats[5 + chunks.n - 1], PGMLD_SQL_FORMAT_BINARY);
   }
   pgmld__svc_batch_free(&batch);
   pgmld__svc_chunks_free(&chunks);
@@ -218,7 +226,8 @@ static void client_pipeline(void **state)
   assert_int_equal(chunks.n, 2);
   assert_true(chunks.embedded);
   assert_int_equal(pgmld__svc_chunks_insert_sql(&batch, &p, 1, docs, &chunks, &st), 0);
-  assert_non_null(strstr(pgmld_sqlbuf_sql(&batch.sb[0]), "NULL::vector"));
+  /* a's vector, then NULL for b (pending) */
+  assert_non_null(strstr(pgmld_sqlbuf_sql(&batch.sb[0]), "ARRAY[$5::vector,NULL::vector]"));
   assert_non_null(strstr(pgmld_sqlbuf_sql(&batch.sb[0]), "NULL::tsvector"));
   pgmld__svc_batch_free(&batch);
   pgmld__svc_chunks_free(&chunks);
@@ -248,6 +257,33 @@ static void allocation_failures(void **state)
   printf("%lu allocations, each failed in turn\n", n - 2);
 }
 
+/* A batch holds at most PGMLD_POOL_BATCH_MAX statements: the next one is
+ * -E2BIG (not -ENOMEM), which the handlers answer INVALID_ARGUMENT naming
+ * the limit. */
+static void batch_limit(void **state)
+{
+  pgmld_svc_batch_t batch = {NULL, 0, 0};
+  pgmld_status_t st = PGMLD_STATUS_INIT, st2 = PGMLD_STATUS_INIT;
+  pgmld_sqlbuf_t *sb = NULL;
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < PGMLD_POOL_BATCH_MAX; i++)
+    assert_int_equal(pgmld__svc_batch_add(&batch, &sb), 0);
+  assert_non_null(sb);
+  assert_int_equal(pgmld__svc_batch_add(&batch, &sb), -E2BIG);
+  assert_null(sb);
+  assert_int_equal(pgmld__svc_batch_sql(&batch, "COMMIT"), -E2BIG);
+  assert_int_equal(batch.n, PGMLD_POOL_BATCH_MAX);
+  pgmld__svc_build_status(&st, -E2BIG, "building the upsert");
+  assert_int_equal(st.code, PGMLD_INVALID_ARGUMENT);
+  assert_non_null(strstr(st.message, "building the upsert: more than 8192 statements"));
+  pgmld__svc_build_status(&st2, -ENOMEM, "building the upsert");
+  assert_int_equal(st2.code, PGMLD_RESOURCE_EXHAUSTED);
+  pgmld__svc_batch_free(&batch);
+  assert_int_equal(batch.n, 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -256,6 +292,7 @@ int main(void)
     cmocka_unit_test(chunks_and_inserts),
     cmocka_unit_test(client_pipeline),
     cmocka_unit_test(allocation_failures),
+    cmocka_unit_test(batch_limit),
   };
 
   pgmld_alloc_init();

@@ -1,11 +1,8 @@
-/* svc.c - the Database handlers' shared machinery: jobs on a leased connection, the catalog, chunking and chunk INSERTs. */
+/* job.c - a handler's database job: the lease, its statement batches as round trips, cancel, and ending the call exactly once. */
 #include "services/svc.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -58,19 +55,26 @@ void pgmld__svc_fail_status(pgmld_svc_job_t *job, const pgmld_status_t *st)
 
 void pgmld__svc_fail(pgmld_svc_job_t *job, pgmld_code_t code, const char *fmt, ...)
 {
-  pgmld_status_t st = PGMLD_STATUS_INIT;
   va_list ap;
 
-  st.code = code;
+  pgmld_call_on_cancel(job->call, NULL, NULL);
   va_start(ap, fmt);
-  vsnprintf(st.message, sizeof(st.message), fmt, ap);
+  pgmld_call_failv(job->call, code, fmt, ap);
   va_end(ap);
-  pgmld__svc_fail_status(job, &st);
+  end_job(job);
 }
 
 void pgmld__svc_fail_nomem(pgmld_svc_job_t *job, const char *what)
 {
   pgmld__svc_fail(job, PGMLD_RESOURCE_EXHAUSTED, "out of memory while %s", what);
+}
+
+void pgmld__svc_fail_build(pgmld_svc_job_t *job, int rc, const char *what)
+{
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+
+  pgmld__svc_build_status(&st, rc, what);
+  pgmld__svc_fail_status(job, &st);
 }
 
 static void on_cancel(pgmld_call_t *call, void *data)
