@@ -119,6 +119,10 @@ static void ws_close(pgml__transport_t *t)
   w->state = WS_IDLE;
   w->want_write = 0;
   w->base.connected = 0;
+  /* The upgrade request holds the bearer token: wipe it even when the
+   * connection ends before it was all sent. */
+  if (w->req != NULL)
+    OPENSSL_cleanse(w->req, w->req_len);
   pgml__free(w->req);
   w->req = NULL;
   w->req_len = w->req_off = 0;

@@ -59,9 +59,9 @@ def run_page(chromium, base, ws_url, token, data, tmp, results):
     would fire the page's call timeout before the answer arrives), waits for
     the page's POST, then ends this Chromium (our own child, by its pid)."""
     q = {"url": ws_url, "data": data, "report": "/result"}
-    if token:
-        q["token"] = token
     page = base + "/example.html?" + urllib.parse.urlencode(q)
+    if token:
+        page += "#" + urllib.parse.urlencode({"token": token})
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp)
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
            "--disable-dev-shm-usage", "--user-data-dir=" + profile, page]
