@@ -9,8 +9,12 @@
  * Invariants checked (abort on violation): every decode failure carries
  * INVALID_ARGUMENT or UNIMPLEMENTED with a message; every answer encodes
  * and decodes back to what was meant; a decoded request is of the method's
- * input type and survives a pack/unpack round trip; nothing leaks (the
- * allocation wrapper's live count returns to where it was). */
+ * input type and survives a pack/unpack round trip; whenever pgmld's fast
+ * path (pgmld_envelope_peek() + pgmld_dispatch_find_n()) would take a
+ * frame, protobuf-c decodes it too, to the same id, method, payload and
+ * timeout, with nothing else set, and the request decoded from the view's
+ * payload equals the one from protobuf-c's; nothing leaks (the allocation
+ * wrapper's live count returns to where it was). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,6 +127,77 @@ static void check_request(uint64_t id, const ProtobufCMessage *req)
   free(tmp);
 }
 
+/* pgmld__conn_on_frame() runs a frame without decoding it when peek
+ * accepts it and its method is one with a handler: protobuf-c must then
+ * agree on every field pgmld uses and on the request itself. */
+static void check_fast_path(const uint8_t *body, uint32_t len)
+{
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  ProtobufCMessage *fast, *slow;
+  const pgmld_method_t *m, *m2;
+  pgmld_frame_view_t v;
+  Pgml__V1__Frame *f;
+  size_t n;
+  uint8_t *a, *b;
+  int rc;
+
+  if (!pgmld_envelope_peek(body, len, &v)) {
+    /* The general path then decides; a frame peek refuses can be valid. */
+    return;
+  }
+  CHECK(v.id != 0 && v.method_len > 0);
+  CHECK(v.method >= (const char *)body && v.method + v.method_len <= (const char *)body + len);
+  CHECK(v.payload_len == 0 ||
+        (v.payload >= body && v.payload + v.payload_len <= body + len));
+  m = pgmld_dispatch_find_n(table(), v.method, v.method_len);
+  if (m == NULL || m->fn == NULL)
+    return;
+  if (pgmld_envelope_decode(body, len, &f, &st) < 0) {
+    CHECK(st.code == PGMLD_RESOURCE_EXHAUSTED);   /* out of memory only */
+    return;
+  }
+  CHECK(f->kind == PGML__V1__FRAME__KIND__REQUEST);
+  CHECK(f->id == v.id);
+  CHECK(f->method != NULL && strlen(f->method) == v.method_len &&
+        memcmp(f->method, v.method, v.method_len) == 0);
+  CHECK(f->payload.len == v.payload_len);
+  CHECK(v.payload_len == 0 || memcmp(f->payload.data, v.payload, v.payload_len) == 0);
+  CHECK(f->timeout_ms == v.timeout_ms);
+  CHECK(f->n_metadata == 0 && (int)f->code == 0);
+  CHECK(f->message == NULL || f->message[0] == '\0');
+  CHECK(f->details == NULL || f->details[0] == '\0');
+  CHECK(pgmld_envelope_validate(f, &(uint64_t){0}, &st) == 0);
+  rc = pgmld_dispatch_prepare(table(), f, &m2, &slow, &st);
+  if (rc < 0) {
+    /* A payload that is not the input type: the fast path refuses the
+     * same bytes the same way. */
+    CHECK(rc == -EBADMSG || rc == -ENOMEM);
+    if (rc == -EBADMSG)
+      CHECK(pgmld_dispatch_decode(m, v.payload, v.payload_len, &fast, &st) == -EBADMSG &&
+            fast == NULL && st.code == PGMLD_INVALID_ARGUMENT);
+    pgmld_envelope_free(f);
+    return;
+  }
+  CHECK(m2 == m);
+  if (pgmld_dispatch_decode(m, v.payload, v.payload_len, &fast, &st) == 0) {
+    n = protobuf_c_message_get_packed_size(slow);
+    CHECK(protobuf_c_message_get_packed_size(fast) == n);
+    a = malloc(n ? n : 1);
+    b = malloc(n ? n : 1);
+    CHECK(a != NULL && b != NULL);
+    protobuf_c_message_pack(slow, a);
+    protobuf_c_message_pack(fast, b);
+    CHECK(memcmp(a, b, n) == 0);
+    free(a);
+    free(b);
+    pgmld_dispatch_free_request(fast);
+  } else {
+    CHECK(st.code == PGMLD_RESOURCE_EXHAUSTED);
+  }
+  pgmld_dispatch_free_request(slow);
+  pgmld_envelope_free(f);
+}
+
 static void one_frame(const uint8_t *body, uint32_t len)
 {
   pgmld_status_t st = PGMLD_STATUS_INIT;
@@ -132,6 +207,7 @@ static void one_frame(const uint8_t *body, uint32_t len)
   uint64_t reply_id;
   int rc;
 
+  check_fast_path(body, len);
   rc = pgmld_envelope_decode(body, len, &f, &st);
   if (rc < 0) {
     CHECK(f == NULL);

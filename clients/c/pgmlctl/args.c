@@ -9,7 +9,8 @@
 
 const pgmlctl_opt_t pgmlctl_global_opts[] = {
   {"address", 'a', PGMLCTL_OPT_VALUE, "ADDRESS", NULL,
-   "pgmld to talk to: unix:///path or a socket path (default: $PGML_ADDRESS, "
+   "pgmld to talk to: unix:///path, a socket path, or ws://host:port/v1 "
+   "(wss:// with TLS; the token from $PGML_TOKEN) (default: $PGML_ADDRESS, "
    "else unix:///run/pgmld/pgmld.sock)"},
   {"timeout", 't', PGMLCTL_OPT_VALUE, "DURATION", NULL,
    "deadline of each call: 500ms, 5s, 2min or milliseconds; 0 for none "

@@ -26,11 +26,20 @@ pgml_client_t *pgmlctl_client(pgmlctl_ctx_t *ctx)
    * the whole command even when the socket does not answer. */
   if (ctx->timeout_ms != 0 && ctx->timeout_ms < PGML_DEFAULT_CONNECT_TIMEOUT_MS)
     o.connect_timeout_ms = ctx->timeout_ms;
+  /* From the environment only: a token on the command line would show in
+   * ps.  libpgml sends it with a ws:// or wss:// upgrade, and ignores it on
+   * a Unix socket. */
+  o.token = getenv("PGML_TOKEN");
+  if (o.token != NULL && o.token[0] == '\0')
+    o.token = NULL;
   rc = pgml_client_new(ctx->address, &o, &ctx->client);
   if (rc < 0) {
     fprintf(stderr, "pgmlctl: %s: cannot use this address: %s\n", ctx->address,
-            rc == -EPROTONOSUPPORT ? "unsupported scheme (use unix:///path or a path)"
-                                   : strerror(-rc));
+            rc == -EPROTONOSUPPORT
+                ? "unsupported scheme (use unix:///path, a path, ws:// or wss://)"
+            : rc == -EINVAL && o.token != NULL
+                ? "bad address, or $PGML_TOKEN is not printable ASCII without spaces"
+                : strerror(-rc));
     ctx->client = NULL;
   }
   return ctx->client;

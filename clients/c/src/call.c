@@ -172,9 +172,16 @@ static char *full_method(const char *method, int *rc)
   if (method == NULL || method[0] == '\0' || strlen(method) > MAX_METHOD)
     return NULL;
   slash = strchr(method, '/');
-  if (slash == NULL)
-    s = pgml__asprintf("%s%s", DEFAULT_SERVICE, method);
-  else if (slash == method || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
+  if (slash == NULL) {
+    /* Not pgml__asprintf(): this runs on every call, and formatting costs
+     * more than the rest of starting one. */
+    size_t pre = sizeof(DEFAULT_SERVICE) - 1, n = strlen(method) + 1;
+    s = pgml__malloc(pre + n);
+    if (s != NULL) {
+      memcpy(s, DEFAULT_SERVICE, pre);
+      memcpy(s + pre, method, n);
+    }
+  } else if (slash == method || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
     return NULL;
   else
     s = pgml__strdup(method);

@@ -27,6 +27,7 @@ typedef struct pgml__envelope_s {
   pgml_v1_Frame frame;
   const uint8_t *payload;
   size_t payload_len;
+  int allocated;         /* pb_decode() ran: frame's strings need releasing */
 } pgml__envelope_t;
 
 /* Encodes a REQUEST into a new outbuf with `headroom` bytes before the body.

@@ -13,7 +13,7 @@
 
 #include "core/alloc.h"
 
-#define HASH_LEN 32u
+#define HASH_LEN PGMLD_AUTH_HASH_LEN
 #define PREFIX "sha256:"
 
 struct pgmld_auth_s {
@@ -208,6 +208,24 @@ size_t pgmld_auth_token_count(const pgmld_auth_t *a)
 
 int pgmld_auth_check_bearer(const pgmld_auth_t *a, const char *value, size_t len)
 {
+  return pgmld_auth_match_bearer(a, value, len, NULL);
+}
+
+int pgmld_auth_has_hash(const pgmld_auth_t *a, const uint8_t hash[PGMLD_AUTH_HASH_LEN])
+{
+  size_t i;
+  int match = 0;
+
+  if (a == NULL)
+    return 0;
+  for (i = 0; i < a->n_hashes; i++)
+    match |= CRYPTO_memcmp(hash, a->hashes[i], HASH_LEN) == 0;
+  return match;
+}
+
+int pgmld_auth_match_bearer(const pgmld_auth_t *a, const char *value, size_t len,
+                            uint8_t hash_out[PGMLD_AUTH_HASH_LEN])
+{
   static const char scheme[] = "Bearer ";
   uint8_t md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
@@ -228,6 +246,8 @@ int pgmld_auth_check_bearer(const pgmld_auth_t *a, const char *value, size_t len
   /* No early exit: the time taken does not depend on which hash matched. */
   for (i = 0; i < a->n_hashes; i++)
     match |= CRYPTO_memcmp(md, a->hashes[i], HASH_LEN) == 0;
+  if (match && hash_out != NULL)
+    memcpy(hash_out, md, HASH_LEN);
   OPENSSL_cleanse(md, sizeof(md));
   return match;
 }

@@ -2,9 +2,11 @@
  * SHA-256 hashes, compared in constant time) and the Unix-socket peer
  * allow-lists (uids and gids checked with SO_PEERCRED).
  *
- * Built once at start-up from auth.tokens_file, server.allow_uids and
- * server.allow_gids; read-only afterwards.  Tokens are never logged: the
- * messages here name the file and line, never a value.
+ * Built at start-up from auth.tokens_file, server.allow_uids and
+ * server.allow_gids, and never modified: a reload (SIGHUP) builds a new set
+ * and the server swaps it in whole (core/server.c reload_auth()), so a
+ * pointer to the old one must not be kept across a reload.  Tokens are
+ * never logged: the messages here name the file and line, never a value.
  */
 #ifndef PGMLD_AUTH_H
 #define PGMLD_AUTH_H
@@ -20,6 +22,8 @@ typedef struct pgmld_auth_s pgmld_auth_t;
 
 /* Longest token accepted, in bytes; longer ones are refused unhashed. */
 #define PGMLD_AUTH_TOKEN_MAX 4096u
+/* Bytes of a token's hash (SHA-256). */
+#define PGMLD_AUTH_HASH_LEN 32u
 
 /* Reads the tokens file (if cfg->auth.tokens_file is set) and parses the
  * allow-lists.  Returns 0 and *out (free with pgmld_auth_free()), or
@@ -38,6 +42,14 @@ size_t pgmld_auth_token_count(const pgmld_auth_t *a);
  * metadata value) is "Bearer <token>" with a configured token.  Every
  * configured hash is compared, in constant time, whatever matches. */
 int pgmld_auth_check_bearer(const pgmld_auth_t *a, const char *value, size_t len);
+/* pgmld_auth_check_bearer() that also copies, on a match, the hash of the
+ * token into hash_out (caller's PGMLD_AUTH_HASH_LEN bytes; left untouched
+ * otherwise), so that the caller can later ask whether that token is still
+ * configured.  The hash is not secret (it is what the tokens file holds). */
+int pgmld_auth_match_bearer(const pgmld_auth_t *a, const char *value, size_t len,
+                            uint8_t hash_out[PGMLD_AUTH_HASH_LEN]);
+/* Non-zero when `hash` (PGMLD_AUTH_HASH_LEN bytes) is one of a's tokens. */
+int pgmld_auth_has_hash(const pgmld_auth_t *a, const uint8_t hash[PGMLD_AUTH_HASH_LEN]);
 
 /* Non-zero when neither allow-list is set, or uid or gid is listed. */
 int pgmld_auth_peer_allowed(const pgmld_auth_t *a, uid_t uid, gid_t gid);

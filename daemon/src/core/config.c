@@ -72,6 +72,12 @@ static const pgmld_setting_t settings[] = {
    OFF(limits.max_connections),
    "Client connections open at once; a connection over the limit is told "
    "RESOURCE_EXHAUSTED and closed."},
+  {"limits", "max_ws_connections", PGMLD_CFG_INT, "0", 0, 1000000,
+   OFF(limits.max_ws_connections),
+   "WebSocket connections open at once, within limits.max_connections, so "
+   "that WebSocket clients cannot take the slots the Unix socket needs; one "
+   "over it is told RESOURCE_EXHAUSTED and closed.  0: three quarters of "
+   "limits.max_connections (at least 1)."},
   {"limits", "default_timeout_ms", PGMLD_CFG_DURATION_MS, "30000", 1,
    24 * HOUR_MS, OFF(limits.default_timeout_ms),
    "Deadline of a request whose timeout_ms is 0.  At most "
@@ -118,7 +124,15 @@ static const pgmld_setting_t settings[] = {
   {"websocket", "allow_insecure_public", PGMLD_CFG_BOOL, "false", 0, 1,
    OFF(websocket.allow_insecure_public),
    "Allow websocket.listen on a non-loopback address without "
-   "auth.tokens_file.  Otherwise pgmld refuses to start."},
+   "auth.tokens_file, or with tokens but without TLS (the tokens would "
+   "cross the network in clear text).  Otherwise pgmld refuses to start."},
+  {"websocket", "allowed_origins", PGMLD_CFG_STRING, "", 0, 0,
+   OFF(websocket.allowed_origins),
+   "Comma-separated browser origins allowed to open a WebSocket "
+   "(http://127.0.0.1:8080,https://app.example.com).  An upgrade whose "
+   "Origin header is not listed is refused; clients that send no Origin "
+   "(every non-browser client) are not affected.  Empty: every browser is "
+   "refused."},
   {"tls", "cert_file", PGMLD_CFG_STRING, "", 0, 0, OFF(tls.cert_file),
    "PEM certificate (chain) of the WebSocket listener.  With tls.key_file "
    "set too, the listener speaks only TLS (wss://)."},
@@ -131,6 +145,9 @@ static const pgmld_setting_t settings[] = {
   {"http", "listen", PGMLD_CFG_STRING, "", 0, 128, OFF(http.listen),
    "Address and port serving GET /healthz, /readyz and /metrics "
    "(Prometheus): 127.0.0.1:9187.  Empty: off."},
+  {"http", "allow_public", PGMLD_CFG_BOOL, "false", 0, 1, OFF(http.allow_public),
+   "Allow http.listen on a non-loopback address.  The endpoints have no "
+   "authentication, so otherwise pgmld refuses to start."},
 };
 
 #define N_SETTINGS PGMLD_ARRAY_LEN(settings)

@@ -53,6 +53,7 @@ typedef struct pgmld_config_s {
     uint64_t max_inflight_bytes;        /* per connection: reading pauses above */
     uint64_t max_server_inflight_bytes; /* all connections: requests refused above */
     uint32_t max_connections;
+    uint32_t max_ws_connections; /* 0 means 3/4 of max_connections */
     uint32_t default_timeout_ms; /* never more than max_timeout_ms */
     uint32_t max_timeout_ms;
     uint32_t max_top_k;
@@ -74,6 +75,7 @@ typedef struct pgmld_config_s {
     char *listen;                /* "" means off; "127.0.0.1:7700", "[::1]:7700" */
     char *path;                  /* "/v1" */
     bool allow_insecure_public;
+    char *allowed_origins;       /* "" means no browser origin */
   } websocket;
   struct {
     char *cert_file;             /* both set: the WebSocket listener is wss */
@@ -84,6 +86,7 @@ typedef struct pgmld_config_s {
   } auth;
   struct {
     char *listen;                /* health and metrics; "" means off */
+    bool allow_public;           /* a non-loopback http.listen */
   } http;
 } pgmld_config_t;
 

@@ -62,8 +62,9 @@ int pgmld_reload_is_live(const pgmld_setting_t *s);
 
 /* Runs after every successful reload, once the live settings are in place;
  * `cfg` is the running configuration.  For a module that caches something
- * derived from a setting or from a file it names (the WebSocket listener's
- * tokens file is read again on every reload, changed path or not). */
+ * derived from a setting or from a file it names.  (The tokens file is not
+ * read through a hook: core/server.c reads it again after every reload,
+ * changed path or not, and tells net/ws.c.) */
 typedef void (*pgmld_reload_hook_fn)(const pgmld_config_t *cfg, void *data);
 
 #define PGMLD_RELOAD_HOOKS_MAX 8

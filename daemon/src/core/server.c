@@ -82,6 +82,9 @@ struct pgmld_server_s {
 
   const char *features[8];          /* static strings, for ServerInfo */
   size_t n_features;
+
+  void *services_state;             /* services/'s caches, or NULL */
+  void (*services_state_free)(void *state);
 };
 
 /* Start-up's first lease waits for at most database.connect_timeout_ms;
@@ -165,6 +168,20 @@ const char *const *pgmld_server_features(const pgmld_server_t *srv, size_t *n)
 {
   *n = srv->n_features;
   return srv->features;
+}
+
+void *pgmld_server_services_state(const pgmld_server_t *srv)
+{
+  return srv->services_state;
+}
+
+void pgmld_server_set_services_state(pgmld_server_t *srv, void *state,
+                                     void (*free_fn)(void *state))
+{
+  if (srv->services_state != NULL && srv->services_state_free != NULL)
+    srv->services_state_free(srv->services_state);
+  srv->services_state = state;
+  srv->services_state_free = free_fn;
 }
 
 const struct pgmld_dispatch_s *pgmld__server_dispatch(const pgmld_server_t *srv)
@@ -617,6 +634,9 @@ static void reload_auth(pgmld_server_t *srv)
                  pgmld_auth_token_count(srv->auth));
   pgmld_auth_free(srv->auth);
   srv->auth = a;
+  /* Connections authenticated at their upgrade keep no token to check per
+   * request: those whose token was removed are closed now. */
+  pgmld_ws_auth_reloaded(srv->ws);
 }
 
 /* SIGHUP: read the configuration again and apply what can change live
@@ -705,7 +725,7 @@ static void listen_now(pgmld_server_t *srv)
 {
   const pgmld_config_t *cfg = srv->cfg;
   size_t activated = pgmld_sd_listen_count();
-  int rc;
+  int rc, took_passed;
 
   rc = pgmld_unix_listen(srv, cfg->server.socket_path, cfg->server.socket_mode,
                          &srv->listener);
@@ -721,7 +741,12 @@ static void listen_now(pgmld_server_t *srv)
     return;
   }
   set_state(srv, STATE_RUNNING);
-  if (activated && pgmld_sd_listen_count() < activated) {
+  took_passed = activated && pgmld_sd_listen_count() < activated;
+  /* Every listener is up: a passed socket none of them took (only the Unix
+   * listener can be socket-activated) is closed, with a warning naming it,
+   * rather than left open and unserved. */
+  (void)pgmld_sd_listen_close_rest();
+  if (took_passed) {
     pgmld_log_info("server", "pgmld %s listening on the socket systemd passed", PGMLD_VERSION);
     (void)pgmld_sd_notify("READY=1\nSTATUS=serving on the socket systemd passed");
   } else {
@@ -849,6 +874,8 @@ void pgmld_server_free(pgmld_server_t *srv)
     (void)uv_run(&srv->loop, UV_RUN_DEFAULT);
   }
   pgmld_conns_reap(&srv->dead);
+  /* After the loop drained: no call can still refer to the state. */
+  pgmld_server_set_services_state(srv, NULL, NULL);
   pgmld_ws_free(srv->ws);
   pgmld_auth_free(srv->auth);
   if (uv_loop_close(&srv->loop) != 0)

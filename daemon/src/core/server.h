@@ -88,6 +88,14 @@ const char *pgmld_server_pgvector_version(const pgmld_server_t *srv);
  * count.  Owned by the server. */
 const char *const *pgmld_server_features(const pgmld_server_t *srv, size_t *n);
 
+/* One slot for the services' own state (services/catalog.c's cache),
+ * created by them on first use.  Setting it frees the previous state with
+ * its free_fn; pgmld_server_free() frees the last one after the loop has
+ * drained.  NULL until set. */
+void *pgmld_server_services_state(const pgmld_server_t *srv);
+void pgmld_server_set_services_state(pgmld_server_t *srv, void *state,
+                                     void (*free_fn)(void *state));
+
 /* ---- used by net/ and rpc/ only ---- */
 struct pgmld_dispatch_s;
 struct pgmld_deadlines_s;

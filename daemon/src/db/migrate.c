@@ -43,8 +43,41 @@ static const char *const m1_initial[] = {
     NULL,
 };
 
+/* A counter that every transaction changing collections or pipelines
+ * bumps: a daemon that caches the catalog reads it in the same round trip
+ * as each search and reads the catalog again when it moved
+ * (services/catalog_cache.c).  The triggers are deferred to the commit,
+ * still inside the transaction: the row stays locked only while
+ * committing, so a long AddPipeline does not hold up every other catalog
+ * change; and they fire only for rows really changed (a CreateOrGet of an
+ * existing collection does not bump it). */
+static const char *const m2_catalog_version[] = {
+    "CREATE TABLE pgmld.catalog_version ("
+    " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+    " v bigint NOT NULL)",
+    "INSERT INTO pgmld.catalog_version (v) VALUES (1)",
+    "CREATE FUNCTION pgmld.catalog_version_bump() RETURNS trigger LANGUAGE plpgsql AS"
+    " $$BEGIN UPDATE pgmld.catalog_version SET v = v + 1; RETURN NULL; END$$",
+    "CREATE CONSTRAINT TRIGGER collections_catalog_version"
+    " AFTER INSERT OR UPDATE OR DELETE ON pgmld.collections"
+    " DEFERRABLE INITIALLY DEFERRED"
+    " FOR EACH ROW EXECUTE FUNCTION pgmld.catalog_version_bump()",
+    "CREATE CONSTRAINT TRIGGER pipelines_catalog_version"
+    " AFTER INSERT OR UPDATE OR DELETE ON pgmld.pipelines"
+    " DEFERRABLE INITIALLY DEFERRED"
+    " FOR EACH ROW EXECUTE FUNCTION pgmld.catalog_version_bump()",
+    "CREATE TRIGGER collections_catalog_version_truncate"
+    " AFTER TRUNCATE ON pgmld.collections"
+    " FOR EACH STATEMENT EXECUTE FUNCTION pgmld.catalog_version_bump()",
+    "CREATE TRIGGER pipelines_catalog_version_truncate"
+    " AFTER TRUNCATE ON pgmld.pipelines"
+    " FOR EACH STATEMENT EXECUTE FUNCTION pgmld.catalog_version_bump()",
+    NULL,
+};
+
 static const pgmld_migration_t migrations[] = {
     {1, "initial schema", m1_initial},
+    {2, "catalog version", m2_catalog_version},
 };
 
 const pgmld_migration_t *pgmld_migrations(size_t *n) {

@@ -33,6 +33,7 @@ struct pgmld_conn_s {
   uint64_t refused_unlogged;    /* of those, not yet logged or summarised */
   uint64_t refused_summary_at;  /* uv_now() of the last refusal logged or summed up */
   unsigned authenticated : 1;   /* requests need no bearer token */
+  unsigned token_seen : 1;      /* a request has passed the token check */
   unsigned paused : 1;          /* reading stopped: output backpressure or
                                  * limits.max_inflight_bytes */
   unsigned closing : 1;         /* no more frames are read or answered */
@@ -291,6 +292,11 @@ void pgmld_conn_set_authenticated(pgmld_conn_t *conn, int yes)
   conn->authenticated = yes != 0;
 }
 
+int pgmld_conn_trusted(const pgmld_conn_t *conn)
+{
+  return conn->authenticated || conn->token_seen;
+}
+
 /* Whether a REQUEST may run: the connection is authenticated, or the
  * request's metadata "authorization" (the last one, if repeated) holds a
  * valid "Bearer <token>". */
@@ -301,6 +307,8 @@ static int request_authenticated(const pgmld_conn_t *conn, const Pgml__V1__Frame
 
   if (conn->authenticated)
     return 1;
+  if (f == NULL)
+    return 0;     /* read in place: it had no metadata */
   for (i = 0; i < f->n_metadata; i++)
     if (f->metadata[i]->key != NULL && strcmp(f->metadata[i]->key, "authorization") == 0)
       value = f->metadata[i]->value;
@@ -308,13 +316,16 @@ static int request_authenticated(const pgmld_conn_t *conn, const Pgml__V1__Frame
          pgmld_auth_check_bearer(pgmld__server_auth(conn->srv), value, strlen(value));
 }
 
-static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
+/* Runs the REQUEST whose fields are in v: either read in place (f NULL, m
+ * its method, found with a handler) or decoded (f owned, m NULL: looked up
+ * here).  Answers it with an error itself when it cannot run. */
+static void handle_request(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
+                           const pgmld_method_t *m, Pgml__V1__Frame *f)
 {
   const pgmld_config_t *cfg = pgmld_server_config(conn->srv);
   pgmld_status_t st = PGMLD_STATUS_INIT;
-  const pgmld_method_t *m;
   ProtobufCMessage *request;
-  uint64_t id = f->id;
+  uint64_t id = v->id;
   char details[96];
   int rc;
 
@@ -326,6 +337,7 @@ static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
                      "\"Bearer <token>\" with each request");
     goto refuse;
   }
+  conn->token_seen = 1;
   if (pgmld_idmap_get(&conn->unanswered, id) != NULL) {
     pgmld_status_set(&st, PGMLD_INVALID_ARGUMENT,
                      "request id %llu is already in flight on this connection",
@@ -351,24 +363,27 @@ static void handle_request(pgmld_conn_t *conn, Pgml__V1__Frame *f)
   }
   /* The request's bytes are held until its call ends; what it decodes to
    * is of the same order. */
-  if (server_in_bytes + f->payload.len > cfg->limits.max_server_inflight_bytes) {
+  if (server_in_bytes + v->payload_len > cfg->limits.max_server_inflight_bytes) {
     snprintf(details, sizeof(details),
              "{\"limit\":\"max_server_inflight_bytes\",\"value\":%llu}",
              (unsigned long long)cfg->limits.max_server_inflight_bytes);
     pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED,
                      "server busy: requests in flight hold %llu bytes and this one has "
                      "%zu, over limits.max_server_inflight_bytes (%llu); retry later",
-                     (unsigned long long)server_in_bytes, f->payload.len,
+                     (unsigned long long)server_in_bytes, v->payload_len,
                      (unsigned long long)cfg->limits.max_server_inflight_bytes);
     log_refusal(conn, PGMLD_LOG_WARN, "id %llu refused: %s", (unsigned long long)id,
                 st.message);
     reject(conn, id, st.code, st.message, details);
     goto out;
   }
-  rc = pgmld_dispatch_prepare(pgmld__server_dispatch(conn->srv), f, &m, &request, &st);
+  if (m == NULL)
+    rc = pgmld_dispatch_prepare(pgmld__server_dispatch(conn->srv), f, &m, &request, &st);
+  else
+    rc = pgmld_dispatch_decode(m, v->payload, v->payload_len, &request, &st);
   if (rc < 0)
     goto refuse;
-  rc = pgmld__call_start(conn, f, m, request);
+  rc = pgmld__call_start(conn, v, f, m, request);
   if (rc < 0) {
     pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED, "out of memory starting %s",
                      m->full_name);
@@ -382,6 +397,10 @@ refuse:
   log_refusal(conn, PGMLD_LOG_INFO, "id %llu refused: %s", (unsigned long long)id,
               st.message);
   reject(conn, id, st.code, st.message, NULL);
+  /* A client without a valid token gets one answer, then the connection
+   * closes (once the answer is written): it cannot hold the slot. */
+  if (st.code == PGMLD_UNAUTHENTICATED)
+    close_conn(conn, 1);
 out:
   pgmld_envelope_free(f);
 }
@@ -389,6 +408,7 @@ out:
 void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
 {
   pgmld_status_t st = PGMLD_STATUS_INIT;
+  pgmld_frame_view_t v;
   Pgml__V1__Frame *f;
   uint64_t reply_id;
 
@@ -396,6 +416,18 @@ void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
     return;
   conn->last_active = uv_now(pgmld_server_loop(conn->srv));
   pgmld_metrics_bytes(conn->transport, len, 0);
+  /* The common REQUEST, for a method this server implements, runs without
+   * a decoded copy of its frame; everything else (metadata, CANCEL, an
+   * unknown method, a malformed frame) takes the general path below,
+   * which answers it exactly as it always did. */
+  if (pgmld_envelope_peek(body, len, &v)) {
+    const pgmld_method_t *m =
+        pgmld_dispatch_find_n(pgmld__server_dispatch(conn->srv), v.method, v.method_len);
+    if (m != NULL && m->fn != NULL) {
+      handle_request(conn, &v, m, NULL);
+      return;
+    }
+  }
   if (pgmld_envelope_decode(body, len, &f, &st) < 0) {
     bad_frame(conn, 0, len, &st);
     return;
@@ -410,7 +442,8 @@ void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
     pgmld_envelope_free(f);
     return;
   }
-  handle_request(conn, f);
+  pgmld_envelope_view(f, &v);
+  handle_request(conn, &v, NULL, f);
 }
 
 void pgmld__conn_on_oversize(pgmld_conn_t *conn, uint64_t len)

@@ -46,6 +46,10 @@ void pgmld_conns_abort_all(pgmld_server_t *srv, pgmld_code_t code,
  * Until then, with auth.tokens_file set, each REQUEST must carry metadata
  * "authorization" = "Bearer <token>" or is answered UNAUTHENTICATED. */
 void pgmld_conn_set_authenticated(pgmld_conn_t *conn, int yes);
+/* Non-zero when the connection is authenticated, or one of its requests
+ * has carried a valid token: transports use it to bound what a client that
+ * has proven nothing may make them buffer. */
+int pgmld_conn_trusted(const pgmld_conn_t *conn);
 
 /* Refuses the peer of a new connection (e.g. PERMISSION_DENIED): one
  * RESPONSE on id 0 with code and message (copied), logged, then the

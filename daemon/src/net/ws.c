@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -31,10 +32,18 @@
 /* A reassembly buffer bigger than this is released once its message is
  * delivered rather than kept for the life of the connection. */
 #define KEEP_BUFFER (1u * 1024u * 1024u)
+/* The largest message reassembled for a connection that has shown no valid
+ * token yet (pgmld_conn_trusted()): a Ping or a small request fits, and a
+ * client that proves nothing cannot make pgmld hold max_frame_size bytes. */
+#define UNTRUSTED_MAX_MESSAGE (64u * 1024u)
+/* The longest Origin header compared with websocket.allowed_origins. */
+#define ORIGIN_MAX 512u
 
 struct pgmld_ws_s {
   pgmld_server_t *srv;
   pgmld_list_t resumed;            /* streams with held messages to deliver */
+  pgmld_list_t streams;            /* every open stream, for the token reload */
+  size_t n_streams;                /* for limits.max_ws_connections */
   struct lws_context *ctx;         /* NULL once lws has destroyed it */
   struct lws_protocols ws_protocols[2];
   struct lws_protocols http_protocols[2];
@@ -112,9 +121,17 @@ int pgmld_ws_check_config(const pgmld_config_t *cfg, int have_tokens, char *err,
   pgmld_listen_addr_t a;
   int cert = cfg->tls.cert_file[0] != '\0', key = cfg->tls.key_file[0] != '\0';
 
-  if (cfg->http.listen[0] != '\0' &&
-      pgmld_listen_addr_parse("http.listen", cfg->http.listen, &a, err, errlen) < 0)
-    return -EINVAL;
+  if (cfg->http.listen[0] != '\0') {
+    if (pgmld_listen_addr_parse("http.listen", cfg->http.listen, &a, err, errlen) < 0)
+      return -EINVAL;
+    if (!a.loopback && !cfg->http.allow_public) {
+      snprintf(err, errlen, "http.listen %s is not a loopback address: /metrics and "
+               "/readyz have no authentication, so anyone who can reach it could "
+               "read them.  Listen on 127.0.0.1 / [::1] or set http.allow_public = "
+               "true", cfg->http.listen);
+      return -EINVAL;
+    }
+  }
   if (cert != key) {
     snprintf(err, errlen, "tls.cert_file and tls.key_file must be set together "
              "(only %s is set)", cert ? "tls.cert_file" : "tls.key_file");
@@ -144,6 +161,14 @@ int pgmld_ws_check_config(const pgmld_config_t *cfg, int have_tokens, char *err,
              "websocket.allow_insecure_public = true", cfg->websocket.listen);
     return -EINVAL;
   }
+  if (!a.loopback && have_tokens && !cert && !cfg->websocket.allow_insecure_public) {
+    snprintf(err, errlen, "websocket.listen %s is not a loopback address and "
+             "tls.cert_file is not set: the bearer tokens would cross the network "
+             "in clear text.  Set tls.cert_file and tls.key_file (wss://), listen on "
+             "127.0.0.1 / [::1], or set websocket.allow_insecure_public = true",
+             cfg->websocket.listen);
+    return -EINVAL;
+  }
   return 0;
 }
 
@@ -160,6 +185,9 @@ typedef struct ws_stream_s {
   pgmld_transport_t base;
   pgmld_ws_t *w;
   pgmld_list_t resume_link;     /* in w->resumed, or unlinked */
+  pgmld_list_t link;            /* in w->streams, or unlinked */
+  uint64_t max_frame;           /* limits.max_frame_size when it opened */
+  uint8_t token_hash[PGMLD_AUTH_HASH_LEN]; /* the upgrade's token, if header_auth */
   struct lws *wsi;              /* NULL once lws closed the connection */
   char peer[96];
   uint8_t *msg;                 /* the message being reassembled */
@@ -173,11 +201,13 @@ typedef struct ws_stream_s {
   unsigned refusing : 1;        /* an oversized message: read nothing more */
   unsigned closing : 1;         /* close() was called */
   unsigned flushing : 1;        /* closing once the queue is written */
+  unsigned header_auth : 1;     /* authenticated by token_hash at the upgrade */
 } ws_stream_t;
 
 /* The per-session data lws allocates for each WebSocket. */
 typedef struct ws_session_s {
   ws_stream_t *s;
+  uint8_t token_hash[PGMLD_AUTH_HASH_LEN]; /* of that header's token */
   unsigned header_auth : 1;     /* a valid Authorization header came at upgrade */
 } ws_session_t;
 
@@ -218,6 +248,10 @@ static void stream_free(ws_stream_t *s)
 
   drop_queue(s);
   pgmld_list_remove(&s->resume_link);
+  if (!pgmld_list_empty(&s->link)) {
+    pgmld_list_remove(&s->link);
+    s->w->n_streams--;
+  }
   for (h = s->held; h != NULL; h = next) {
     next = h->next;
     pgmld_free(h);
@@ -411,9 +445,12 @@ static int message_done(ws_stream_t *s)
  * must drop the connection (out of memory). */
 static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
 {
-  uint64_t max = pgmld_server_config(pgmld_conn_server(s->base.conn))->limits.max_frame_size;
+  int trusted = pgmld_conn_trusted(s->base.conn);
+  uint64_t max = s->max_frame;
   int final;
 
+  if (!trusted && max > UNTRUSTED_MAX_MESSAGE)
+    max = UNTRUSTED_MAX_MESSAGE;
   if (s->refusing || s->closing)
     return 0;
   if ((uint64_t)s->msg_len + len > max) {
@@ -424,7 +461,16 @@ static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
     pgmld_free(s->msg);
     s->msg = NULL;
     s->msg_len = s->msg_cap = 0;
-    pgmld__conn_on_oversize(s->base.conn, seen);
+    if (max == s->max_frame) {
+      pgmld__conn_on_oversize(s->base.conn, seen);
+    } else {
+      char msg[200];
+      snprintf(msg, sizeof(msg), "message of more than %llu bytes before any valid "
+               "bearer token: at most %u bytes are accepted until the connection is "
+               "authenticated (limits.max_frame_size applies after)",
+               (unsigned long long)seen, UNTRUSTED_MAX_MESSAGE);
+      pgmld_conn_refuse(s->base.conn, PGMLD_RESOURCE_EXHAUSTED, msg);
+    }
     return 0;
   }
   if (s->msg_len + len > s->msg_cap) {
@@ -507,6 +553,8 @@ static int on_writeable(ws_stream_t *s)
 static void on_established(pgmld_ws_t *w, struct lws *wsi, ws_session_t *sess, int tls)
 {
   pgmld_server_t *srv = w->srv;
+  const pgmld_config_t *cfg = pgmld_server_config(srv);
+  size_t max_ws = pgmld_ws_max_connections(cfg);
   ws_stream_t *s;
   pgmld_conn_t *conn;
 
@@ -519,13 +567,26 @@ static void on_established(pgmld_ws_t *w, struct lws *wsi, ws_session_t *sess, i
   s->base.ops = &ws_ops;
   s->w = w;
   pgmld_list_init(&s->resume_link);
+  pgmld_list_append(&w->streams, &s->link);
+  w->n_streams++;
   s->wsi = wsi;
+  /* The read limit stays what it was when the connection opened, as on the
+   * Unix socket (docs/configuration.md, reload). */
+  s->max_frame = cfg->limits.max_frame_size;
+  s->header_auth = sess->header_auth;
+  memcpy(s->token_hash, sess->token_hash, sizeof(s->token_hash));
   describe_peer(s, tls);
   sess->s = s;
   if (pgmld_conn_new(srv, &s->base, &conn) < 0)
     return;             /* conn_new closed the transport: lws kills it async */
   if (sess->header_auth || !pgmld_auth_tokens_required(pgmld__server_auth(srv)))
     pgmld_conn_set_authenticated(conn, 1);
+  if (w->n_streams > max_ws) {
+    char msg[200];
+    snprintf(msg, sizeof(msg), "too many WebSocket connections: "
+             "limits.max_ws_connections (%zu) are open", max_ws);
+    pgmld_conn_refuse(conn, PGMLD_RESOURCE_EXHAUSTED, msg);
+  }
 }
 
 static void on_closed(ws_session_t *sess)
@@ -546,7 +607,64 @@ static void on_closed(ws_session_t *sess)
     pgmld__conn_on_closed(conn);
 }
 
-/* The upgrade request: right path, and a bearer token in the header? */
+/* Whether `origin` is one of the comma-separated entries of `list`
+ * (spaces around entries ignored; compared without regard to case, as the
+ * scheme and host of an origin are). */
+static int origin_listed(const char *list, const char *origin)
+{
+  size_t olen = strlen(origin);
+  const char *p = list;
+
+  while (*p != '\0') {
+    const char *end;
+    size_t len;
+
+    while (*p == ' ' || *p == '\t' || *p == ',')
+      p++;
+    end = p;
+    while (*end != '\0' && *end != ',')
+      end++;
+    len = (size_t)(end - p);
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+      len--;
+    if (len > 0 && len == olen && strncasecmp(p, origin, len) == 0)
+      return 1;
+    p = end;
+  }
+  return 0;
+}
+
+/* A browser says where the page that opens a WebSocket came from, and any
+ * page may open one to 127.0.0.1: without this check a web site the user
+ * visits could use a loopback listener (cross-site WebSocket hijacking),
+ * tokens or not when none are configured.  Clients other than browsers send
+ * no Origin and are not affected.  Returns 0 when the upgrade may go on. */
+static int check_origin(const pgmld_config_t *cfg, struct lws *wsi)
+{
+  char origin[ORIGIN_MAX];
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+
+  if (n <= 0)
+    return 0;
+  if ((size_t)n >= sizeof(origin) ||
+      lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0) {
+    pgmld_log_info("ws", "refused a WebSocket upgrade: its Origin header is longer "
+                   "than %u bytes", ORIGIN_MAX - 1);
+    return -1;
+  }
+  if (origin_listed(cfg->websocket.allowed_origins, origin))
+    return 0;
+  /* The value is printed with %.*s of its own length: it came from a
+   * browser, not from the user, and holds no secret. */
+  pgmld_log_warn("ws", "refused a WebSocket upgrade from a browser page of origin "
+                 "'%.*s': it is not in websocket.allowed_origins (%s)", n, origin,
+                 cfg->websocket.allowed_origins[0] != '\0'
+                   ? cfg->websocket.allowed_origins : "empty: no browser page may connect");
+  return -1;
+}
+
+/* The upgrade request: right path, an allowed Origin (if any), and a bearer
+ * token in the header? */
 static int filter_upgrade(pgmld_server_t *srv, struct lws *wsi, ws_session_t *sess)
 {
   const pgmld_config_t *cfg = pgmld_server_config(srv);
@@ -560,13 +678,15 @@ static int filter_upgrade(pgmld_server_t *srv, struct lws *wsi, ws_session_t *se
                    cfg->websocket.path);
     return -1;
   }
+  if (check_origin(cfg, wsi) < 0)
+    return -1;
   n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
   if (n > 0 && (size_t)n < PGMLD_AUTH_TOKEN_MAX + 16) {
     char *v = pgmld_malloc((size_t)n + 1);
     if (v != NULL) {
       int got = lws_hdr_copy(wsi, v, n + 1, WSI_TOKEN_HTTP_AUTHORIZATION);
       sess->header_auth = got > 0 &&
-        pgmld_auth_check_bearer(pgmld__server_auth(srv), v, (size_t)got);
+        pgmld_auth_match_bearer(pgmld__server_auth(srv), v, (size_t)got, sess->token_hash);
       explicit_bzero(v, (size_t)n + 1);
       pgmld_free(v);
     }
@@ -575,6 +695,45 @@ static int filter_upgrade(pgmld_server_t *srv, struct lws *wsi, ws_session_t *se
                      "requests on that connection need a token in their metadata");
   }
   return 0;
+}
+
+size_t pgmld_ws_max_connections(const pgmld_config_t *cfg)
+{
+  size_t n = (size_t)cfg->limits.max_connections * 3u / 4u;
+
+  if (cfg->limits.max_ws_connections > 0)
+    return cfg->limits.max_ws_connections;
+  return n > 0 ? n : 1;
+}
+
+void pgmld_ws_auth_reloaded(pgmld_ws_t *w)
+{
+  const pgmld_auth_t *auth;
+  pgmld_list_t *l, *next;
+  size_t cut = 0;
+
+  if (w == NULL)
+    return;
+  auth = pgmld__server_auth(w->srv);
+  /* Refusing closes asynchronously (kill_async): no stream leaves the list
+   * during the walk, but next is taken first all the same. */
+  for (l = w->streams.next; l != &w->streams; l = next) {
+    ws_stream_t *s = PGMLD_CONTAINER_OF(l, ws_stream_t, link);
+    next = l->next;
+    if (!s->header_auth || s->closing || s->base.conn == NULL ||
+        pgmld_auth_has_hash(auth, s->token_hash))
+      continue;
+    s->header_auth = 0;
+    pgmld_conn_set_authenticated(s->base.conn, 0);
+    pgmld_conn_refuse(s->base.conn, PGMLD_UNAUTHENTICATED,
+                      "the bearer token this connection gave at the upgrade is no "
+                      "longer accepted (auth.tokens_file was reloaded); reconnect "
+                      "with a current token");
+    cut++;
+  }
+  if (cut > 0)
+    pgmld_log_info("ws", "reload: closed %zu WebSocket connections whose token was "
+                   "removed", cut);
 }
 
 pgmld_server_t *pgmld__ws_server(struct lws *wsi)
@@ -681,6 +840,7 @@ int pgmld_ws_start(pgmld_server_t *srv, pgmld_ws_t **out)
     return -ENOMEM;
   w->srv = srv;
   pgmld_list_init(&w->resumed);
+  pgmld_list_init(&w->streams);
   w->tls = cfg->tls.cert_file[0] != '\0';
   if ((cfg->websocket.listen[0] != '\0' &&
        pgmld_listen_addr_parse("websocket.listen", cfg->websocket.listen, &w->ws_addr, err,

@@ -34,10 +34,10 @@ PGMLD_MUST_CHECK int pgmld_listen_addr_parse(const char *setting, const char *te
 
 /* Checks the WebSocket and HTTP settings before anything starts: the
  * addresses parse, tls.cert_file and tls.key_file come together and are
- * readable, websocket.path starts with '/', and a non-loopback
- * websocket.listen has tokens (have_tokens) or
- * websocket.allow_insecure_public.  Returns 0 or -EINVAL with err saying
- * why. */
+ * readable, websocket.path starts with '/', a non-loopback
+ * websocket.listen has tokens (have_tokens) and TLS, or
+ * websocket.allow_insecure_public, and a non-loopback http.listen has
+ * http.allow_public.  Returns 0 or -EINVAL with err saying why. */
 PGMLD_MUST_CHECK int pgmld_ws_check_config(const pgmld_config_t *cfg, int have_tokens,
                                            char *err, size_t errlen);
 
@@ -45,6 +45,15 @@ PGMLD_MUST_CHECK int pgmld_ws_check_config(const pgmld_config_t *cfg, int have_t
  * configured (call only when websocket.listen or http.listen is set).
  * Returns 0 and *out, or a negative errno with the reason logged. */
 PGMLD_MUST_CHECK int pgmld_ws_start(pgmld_server_t *srv, pgmld_ws_t **out);
+
+/* limits.max_ws_connections, or when 0 three quarters of
+ * limits.max_connections (at least 1). */
+size_t pgmld_ws_max_connections(const pgmld_config_t *cfg);
+
+/* After the server swapped in a reloaded token set: every WebSocket that
+ * was authenticated by an Authorization header whose token is no longer in
+ * the set is told UNAUTHENTICATED on id 0 and closed.  w may be NULL. */
+void pgmld_ws_auth_reloaded(pgmld_ws_t *w);
 
 /* The server a wsi of this module's context belongs to (net/http.c). */
 struct lws;

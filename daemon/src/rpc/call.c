@@ -103,8 +103,9 @@ static void end(pgmld_call_t *call)
   pgmld__server_call_ended(srv);
 }
 
-int pgmld__call_start(pgmld_conn_t *conn, Pgml__V1__Frame *frame,
-                      const pgmld_method_t *m, ProtobufCMessage *request)
+int pgmld__call_start(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
+                      Pgml__V1__Frame *frame, const pgmld_method_t *m,
+                      ProtobufCMessage *request)
 {
   pgmld_server_t *srv = pgmld_conn_server(conn);
   const pgmld_config_t *cfg = pgmld_server_config(srv);
@@ -121,7 +122,7 @@ int pgmld__call_start(pgmld_conn_t *conn, Pgml__V1__Frame *frame,
   pgmld_deadline_clear(&call->deadline);
   call->conn = conn;
   call->srv = srv;
-  call->id = frame->id;
+  call->id = v->id;
   call->method = m;
   call->request = request;
   call->frame = frame;
@@ -129,14 +130,16 @@ int pgmld__call_start(pgmld_conn_t *conn, Pgml__V1__Frame *frame,
   call->started_ns = uv_hrtime();
   /* What the connection counts against limits.max_inflight_bytes and
    * limits.max_server_inflight_bytes from pgmld__conn_call_added() to end(). */
-  call->bytes = frame->payload.len;
+  call->bytes = v->payload_len;
+  timeout = v->timeout_ms;
   /* The payload is decoded into request; its bytes are not needed any
-   * more, and may be megabytes. */
-  pgmld_free(frame->payload.data);
-  frame->payload.data = NULL;
-  frame->payload.len = 0;
+   * more, and may be megabytes.  (v may point into frame: read it first.) */
+  if (frame != NULL) {
+    pgmld_free(frame->payload.data);
+    frame->payload.data = NULL;
+    frame->payload.len = 0;
+  }
 
-  timeout = frame->timeout_ms;
   if (timeout == 0)
     timeout = cfg->limits.default_timeout_ms;
   else if (timeout > cfg->limits.max_timeout_ms)

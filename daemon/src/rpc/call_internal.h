@@ -11,6 +11,7 @@
 #include "rpc/call.h"
 #include "rpc/deadline.h"
 #include "rpc/dispatch.h"
+#include "rpc/envelope.h"
 
 typedef struct pgmld_conn_s pgmld_conn_t;
 
@@ -21,7 +22,8 @@ struct pgmld_call_s {
   uint64_t id;
   const pgmld_method_t *method;
   ProtobufCMessage *request;     /* owned */
-  Pgml__V1__Frame *frame;        /* owned: the REQUEST, kept for its metadata */
+  Pgml__V1__Frame *frame;        /* owned: the REQUEST, kept for its metadata;
+                                  * NULL when it was read in place (it had none) */
   pgmld_deadline_t deadline;
   uint64_t started_ns;           /* uv_hrtime(), for the debug log */
   uint64_t bytes;                /* the request's payload size, held until end() */
@@ -32,14 +34,16 @@ struct pgmld_call_s {
   unsigned cancelled : 1;
 };
 
-/* Creates the call for a prepared request (pgmld_dispatch_prepare()),
- * registers it with conn under frame->id, arms its deadline and runs the
- * handler.  Takes ownership of frame and request whatever happens.  Returns
- * 0 once the handler ran (the call may already have ended), or -ENOMEM /
- * -EEXIST before anything started, in which case the caller answers the
- * client. */
-PGMLD_MUST_CHECK int pgmld__call_start(pgmld_conn_t *conn, Pgml__V1__Frame *frame,
-                                       const pgmld_method_t *m,
+/* Creates the call for a prepared request (pgmld_dispatch_prepare() or
+ * pgmld_dispatch_decode()) whose frame's fields are in v, registers it with
+ * conn under v->id, arms its deadline and runs the handler.  v is read
+ * before the handler runs and not kept.  frame is the decoded REQUEST (for
+ * its metadata) or NULL when it was read in place.  Takes ownership of
+ * frame and request whatever happens.  Returns 0 once the handler ran (the
+ * call may already have ended), or -ENOMEM / -EEXIST before anything
+ * started, in which case the caller answers the client. */
+PGMLD_MUST_CHECK int pgmld__call_start(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
+                                       Pgml__V1__Frame *frame, const pgmld_method_t *m,
                                        ProtobufCMessage *request);
 
 /* Cancels the call from outside its handler: unless it is answered

@@ -60,22 +60,17 @@ static void take_out(pgmld_deadlines_t *ds, pgmld_deadline_t *d)
 
 static void on_timer(uv_timer_t *t);
 
-/* Points the timer at the earliest deadline.  Re-arming only when the
- * earliest one changed keeps a steady stream of calls from touching the
- * timer on every call. */
-static void rearm(pgmld_deadlines_t *ds)
+/* Arms the timer for `at` unless it is due no later already.  The timer
+ * is never moved later and never stopped when calls end: the earliest
+ * deadline usually belongs to the oldest call, which is answered first, so
+ * following it would restart the timer on nearly every reply.  A timer
+ * that fires early finds nothing due and re-arms once for the new
+ * earliest deadline, which is far cheaper. */
+static void arm(pgmld_deadlines_t *ds, uint64_t at)
 {
-  uint64_t now, at;
+  uint64_t now;
 
-  if (ds->n == 0) {
-    if (ds->armed_at != UINT64_MAX) {
-      uv_timer_stop(&ds->timer);
-      ds->armed_at = UINT64_MAX;
-    }
-    return;
-  }
-  at = ds->heap[0]->at;
-  if (at == ds->armed_at)
+  if (at >= ds->armed_at)
     return;
   now = uv_now(ds->timer.loop);
   /* uv_timer_start cannot fail on a timer with a callback. */
@@ -96,18 +91,27 @@ static void on_timer(uv_timer_t *t)
     take_out(ds, d);
     ds->expire(ds, d);
   }
-  rearm(ds);
+  if (ds->n > 0)
+    arm(ds, ds->heap[0]->at);
 }
 
 int pgmld_deadlines_init(pgmld_deadlines_t *ds, uv_loop_t *loop,
                          pgmld_deadline_fn expire, void *data)
 {
+  int rc;
+
   ds->heap = NULL;
   ds->n = ds->cap = 0;
   ds->armed_at = UINT64_MAX;
   ds->expire = expire;
   ds->data = data;
-  return uv_timer_init(loop, &ds->timer);
+  rc = uv_timer_init(loop, &ds->timer);
+  if (rc < 0)
+    return rc;
+  /* Left armed when no call is in flight (see arm()), so it must not keep
+   * the loop alive by itself. */
+  uv_unref((uv_handle_t *)&ds->timer);
+  return 0;
 }
 
 int pgmld_deadlines_add(pgmld_deadlines_t *ds, pgmld_deadline_t *d, uint64_t at)
@@ -123,7 +127,7 @@ int pgmld_deadlines_add(pgmld_deadlines_t *ds, pgmld_deadline_t *d, uint64_t at)
   d->at = at;
   place(ds, ds->n++, d);
   sift_up(ds, d->slot);
-  rearm(ds);
+  arm(ds, at);
   return 0;
 }
 
@@ -132,7 +136,6 @@ void pgmld_deadlines_remove(pgmld_deadlines_t *ds, pgmld_deadline_t *d)
   if (d->slot == PGMLD_DEADLINE_IDLE)
     return;
   take_out(ds, d);
-  rearm(ds);
 }
 
 void pgmld_deadlines_close(pgmld_deadlines_t *ds)

@@ -29,12 +29,15 @@ struct pgmld_deadlines_s {
   uv_timer_t timer;
   pgmld_deadline_t **heap;   /* owned array; heap[0] is the earliest */
   size_t n, cap;
-  uint64_t armed_at;         /* when the timer is due, or UINT64_MAX */
+  uint64_t armed_at;         /* when the timer is due (no later than the
+                              * earliest deadline), or UINT64_MAX */
   pgmld_deadline_fn expire;
   void *data;                /* for the owner */
 };
 
-/* Initialises the timer on loop.  Returns 0 or a libuv error. */
+/* Initialises the timer on loop, unreferenced (it never keeps the loop
+ * alive; it may stay armed with no deadline left, and then fires once for
+ * nothing).  Returns 0 or a libuv error. */
 PGMLD_MUST_CHECK int pgmld_deadlines_init(pgmld_deadlines_t *ds, uv_loop_t *loop,
                                           pgmld_deadline_fn expire, void *data);
 

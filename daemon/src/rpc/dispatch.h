@@ -23,6 +23,7 @@
 typedef struct pgmld_method_s {
   const ProtobufCMethodDescriptor *desc;
   char *full_name;          /* "pgml.v1.Database/Ping", owned */
+  size_t full_len;
   pgmld_handler_fn fn;      /* NULL: not implemented by this server */
 } pgmld_method_t;
 
@@ -30,6 +31,10 @@ typedef struct pgmld_dispatch_s {
   const ProtobufCServiceDescriptor *service;
   pgmld_method_t *methods;  /* owned; in the descriptor's order */
   size_t n_methods;
+  /* Full names -> methods: open addressing, linear probing, a power of
+   * two at least twice n_methods; NULL slots are empty.  Owned. */
+  pgmld_method_t **by_name;
+  size_t by_name_mask;
 } pgmld_dispatch_t;
 
 /* Builds the table for `service` with no handlers.  Returns 0 and *out
@@ -48,6 +53,19 @@ PGMLD_MUST_CHECK int pgmld_dispatch_set_handler(pgmld_dispatch_t *d,
 
 /* The method named `name` on the wire, or NULL. */
 const pgmld_method_t *pgmld_dispatch_find(const pgmld_dispatch_t *d, const char *name);
+
+/* The method whose wire name is the len bytes at name (no NUL needed), or
+ * NULL: pgmld_dispatch_find() for a name read in place. */
+const pgmld_method_t *pgmld_dispatch_find_n(const pgmld_dispatch_t *d, const char *name,
+                                            size_t len);
+
+/* Decodes the payload of a request for m (which has a handler) as m's
+ * input.  Returns 0 and *request (owned by the caller:
+ * pgmld_dispatch_free_request()), or -EBADMSG / -ENOMEM with st set as
+ * pgmld_dispatch_prepare() says. */
+PGMLD_MUST_CHECK int pgmld_dispatch_decode(const pgmld_method_t *m, const uint8_t *payload,
+                                           size_t len, ProtobufCMessage **request,
+                                           pgmld_status_t *st);
 
 /* Turns a valid REQUEST (pgmld_envelope_validate() passed) into its method
  * and decoded request.  On success returns 0, *m is the method, and

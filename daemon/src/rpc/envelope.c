@@ -9,6 +9,94 @@
 #include "frame.h"
 #include "rpc/wire.h"
 
+/* Field tags, (number << 3) | wire type, of the fields read or written by
+ * hand below. */
+#define TAG_ID 0x08u         /* 1, varint */
+#define TAG_KIND 0x10u       /* 2, varint */
+#define TAG_METHOD 0x1au     /* 3, length-delimited */
+#define TAG_PAYLOAD 0x22u    /* 4, length-delimited */
+#define TAG_TIMEOUT 0x40u    /* 8, varint */
+
+/* Reads a varint of at most `max` (<= 9) bytes at *p, before end.  -1 when
+ * it is longer or cut short: the frame is then left to protobuf-c. */
+static int get_varint(const uint8_t **p, const uint8_t *end, size_t max, uint64_t *v)
+{
+  const uint8_t *q = *p;
+  uint64_t r = 0;
+  size_t i;
+
+  for (i = 0; i < max && q < end; i++) {
+    uint8_t b = *q++;
+    r |= (uint64_t)(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) {
+      *p = q;
+      *v = r;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+int pgmld_envelope_peek(const uint8_t *body, size_t len, pgmld_frame_view_t *v)
+{
+  const uint8_t *p = body, *end = body + len;
+  unsigned seen = 0;
+  uint64_t x;
+
+  memset(v, 0, sizeof(*v));
+  while (p < end) {
+    unsigned tag = *p++;
+
+    /* Field numbers 1 to 8 fit the bit set; 9 (metadata) is left out. */
+    if (tag >= 0x48 || (seen & (1u << (tag >> 3))) != 0)
+      return 0;
+    seen |= 1u << (tag >> 3);
+    switch (tag) {
+    case TAG_ID:
+      if (get_varint(&p, end, 9, &x) < 0)
+        return 0;
+      v->id = x;
+      break;
+    case TAG_KIND:
+      /* REQUEST is 0; a CANCEL or anything else takes the general path. */
+      if (get_varint(&p, end, 1, &x) < 0 || x != PGML__V1__FRAME__KIND__REQUEST)
+        return 0;
+      break;
+    case TAG_METHOD:
+    case TAG_PAYLOAD:
+      if (get_varint(&p, end, 4, &x) < 0 || x > (uint64_t)(end - p))
+        return 0;
+      if (tag == TAG_METHOD) {
+        v->method = (const char *)p;
+        v->method_len = (size_t)x;
+      } else {
+        v->payload = p;
+        v->payload_len = (size_t)x;
+      }
+      p += x;
+      break;
+    case TAG_TIMEOUT:
+      if (get_varint(&p, end, 5, &x) < 0 || x > UINT32_MAX)
+        return 0;
+      v->timeout_ms = (uint32_t)x;
+      break;
+    default:
+      return 0;
+    }
+  }
+  return v->id != 0 && v->method_len > 0;
+}
+
+void pgmld_envelope_view(const Pgml__V1__Frame *f, pgmld_frame_view_t *v)
+{
+  v->id = f->id;
+  v->method = f->method != NULL ? f->method : "";
+  v->method_len = strlen(v->method);
+  v->payload = f->payload.data;
+  v->payload_len = f->payload.len;
+  v->timeout_ms = f->timeout_ms;
+}
+
 int pgmld_envelope_decode(const uint8_t *body, size_t len, Pgml__V1__Frame **out,
                           pgmld_status_t *st)
 {
@@ -77,6 +165,8 @@ const char *pgmld_envelope_metadata(const Pgml__V1__Frame *f, const char *key)
 {
   size_t i;
 
+  if (f == NULL)
+    return NULL;
   /* The last entry wins, as when a map is decoded into a dictionary. */
   for (i = f->n_metadata; i > 0; i--) {
     const Pgml__V1__Frame__MetadataEntry *e = f->metadata[i - 1];
@@ -130,39 +220,43 @@ int pgmld_envelope_encode_reply(uint64_t id, const ProtobufCMessage *payload,
                                 uint64_t max_frame, uint8_t **out,
                                 size_t *out_len, pgmld_status_t *st)
 {
-  Pgml__V1__Frame f = PGML__V1__FRAME__INIT;
   size_t plen = protobuf_c_message_get_packed_size(payload);
-  size_t head, body, total, flen;
-  uint8_t *p;
-  int rc;
+  size_t body;
+  uint8_t *buf, *p;
 
-  f.id = id;
-  f.kind = PGML__V1__FRAME__KIND__RESPONSE;
-  f.code = PGML__V1__CODE__OK;
-  /* The payload is appended as field 4 by hand rather than set in f, so the
-   * response message is packed once, straight into the output buffer. */
-  head = plen > 0 ? 1 + pgmld_wire_varint_size(plen) : 0;
-  body = pgml__v1__frame__get_packed_size(&f) + head + plen;
+  /* Frame{id, kind: RESPONSE, payload} written by hand, in field order and
+   * with proto3's defaults (id 0, code OK, no payload) left out: the bytes
+   * protobuf-c would write, without its descriptor walks for the
+   * envelope.  The payload is packed once, straight into place. */
+  body = (id != 0 ? 1 + pgmld_wire_varint_size(id) : 0) + 2 +
+         (plen > 0 ? 1 + pgmld_wire_varint_size(plen) + plen : 0);
   if (body > max_frame || body > UINT32_MAX) {
     pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED,
                      "response of %zu bytes exceeds limits.max_frame_size (%llu)",
                      body, (unsigned long long)max_frame);
     return -EMSGSIZE;
   }
-  rc = pack_frame(&f, head + plen, out, &total, &flen);
-  if (rc < 0) {
+  buf = pgmld_malloc(PGML_FRAME_HEADER_SIZE + body);
+  if (buf == NULL) {
     pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED,
                      "out of memory encoding a response of %zu bytes", body);
-    return rc;
+    return -ENOMEM;
   }
-  p = *out + PGML_FRAME_HEADER_SIZE + flen;
+  pgml_frame_put_header(buf, (uint32_t)body);
+  p = buf + PGML_FRAME_HEADER_SIZE;
+  if (id != 0) {
+    *p++ = TAG_ID;
+    p += pgmld_wire_put_varint(p, id);
+  }
+  *p++ = TAG_KIND;
+  *p++ = PGML__V1__FRAME__KIND__RESPONSE;
   if (plen > 0) {
-    *p++ = (4u << 3) | 2u;
+    *p++ = TAG_PAYLOAD;
     p += pgmld_wire_put_varint(p, plen);
     protobuf_c_message_pack(payload, p);
   }
-  pgml_frame_put_header(*out, (uint32_t)body);
-  *out_len = total;
+  *out = buf;
+  *out_len = PGML_FRAME_HEADER_SIZE + body;
   return 0;
 }
 

@@ -19,6 +19,34 @@
 /* The wire protocol version ServerInfo reports (docs/protocol.md). */
 #define PGMLD_PROTOCOL_VERSION 1
 
+/* The fields of a REQUEST that pgmld uses, whichever way it was read. */
+typedef struct pgmld_frame_view_s {
+  uint64_t id;
+  const char *method;       /* method_len bytes; NUL-terminated only when
+                             * it points into a decoded Frame */
+  size_t method_len;
+  const uint8_t *payload;   /* borrowed: from the read buffer or the Frame */
+  size_t payload_len;
+  uint32_t timeout_ms;
+} pgmld_frame_view_t;
+
+/* The fast path for the common REQUEST: reads body in place, without
+ * allocating or copying.  Returns 1 and fills *v (pointing into body) when
+ * the frame is a REQUEST with a non-zero id and a non-empty method, made
+ * only of the fields id, kind, method, payload and timeout_ms, each at most
+ * once.  Returns 0 for anything else (metadata, a CANCEL, an odd or
+ * malformed encoding): the caller then decodes the frame with
+ * pgmld_envelope_decode(), which accepts or refuses it as before.  The
+ * method is the raw bytes (protobuf-c's copy would stop at a NUL): the
+ * caller takes this path only for a name found by pgmld_dispatch_find_n(),
+ * and then protobuf-c decodes the frame to the same values
+ * (tests/fuzz/fuzz_envelope.c checks it on every input). */
+PGMLD_MUST_CHECK int pgmld_envelope_peek(const uint8_t *body, size_t len,
+                                         pgmld_frame_view_t *v);
+
+/* Fills *v from a decoded frame (borrowing f's method and payload). */
+void pgmld_envelope_view(const Pgml__V1__Frame *f, pgmld_frame_view_t *v);
+
 /* Decodes one frame body (without its length prefix).  On success returns 0
  * and *out owns the Frame (free with pgmld_envelope_free()).  On failure
  * returns -EBADMSG (st: INVALID_ARGUMENT and where the bytes stop being a
@@ -36,7 +64,8 @@ PGMLD_MUST_CHECK int pgmld_envelope_validate(const Pgml__V1__Frame *f,
                                              uint64_t *reply_id,
                                              pgmld_status_t *st);
 
-/* The value of metadata key `key` in f, or NULL. */
+/* The value of metadata key `key` in f (NULL: a frame read by
+ * pgmld_envelope_peek(), which has none), or NULL. */
 const char *pgmld_envelope_metadata(const Pgml__V1__Frame *f, const char *key);
 
 /* Encodes a RESPONSE with code OK and `payload` as its message, preceded by

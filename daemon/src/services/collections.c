@@ -205,6 +205,7 @@ static void archive_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 
   (void)n;
   (void)st;
+  pgmld__svc_cache_invalidate(job->srv, cj->name);
   if (PQntuples(res[0]) != 1) {
     pgmld__svc_fail(job, PGMLD_NOT_FOUND, "collection %s not found", cj->name);
     return;
@@ -241,6 +242,7 @@ static void drop_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   (void)res;
   (void)n;
   (void)st;
+  pgmld__svc_cache_invalidate(job->srv, ((coll_job_t *)job)->name);
   pgmld__svc_reply(job, &resp.base);
 }
 

@@ -246,6 +246,10 @@ static void add_finish(pgmld_svc_job_t *job, const pgmld_status_t *st)
   pl_state_t *s = S(job);
   pgmld_svc_added_fn added = s->added;
 
+  /* The cached catalog would be caught by its version anyway; this saves
+   * the next search here the wasted round trip. */
+  if (pgmld_status_ok(st))
+    pgmld__svc_cache_invalidate(job->srv, s->collection);
   if (added != NULL) {
     /* A sub-flow: hand the job back to its owner. */
     state_free(s);
@@ -600,6 +604,7 @@ static void enable_committed(pgmld_svc_job_t *job, PGresult *const *res, size_t 
   (void)res;
   (void)n;
   (void)st;
+  pgmld__svc_cache_invalidate(job->srv, S(job)->collection);
   S(job)->p->enabled = 1;
   reply_info(job, S(job)->p);
 }
@@ -663,6 +668,7 @@ static void disable_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
 {
   (void)n;
   (void)st;
+  pgmld__svc_cache_invalidate(job->srv, S(job)->collection);
   if (catalog_find(job, res[1]) < 0)
     return;
   reply_info(job, S(job)->p);
@@ -707,6 +713,7 @@ static void remove_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   (void)res;
   (void)n;
   (void)st;
+  pgmld__svc_cache_invalidate(job->srv, S(job)->collection);
   pgmld__svc_reply(job, &resp.base);
 }
 

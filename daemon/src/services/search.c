@@ -34,32 +34,98 @@ typedef struct search_job_s {
   const char *pipeline;
   int exact;
   double semantic_weight, keyword_weight;
-  pgmld_svc_collection_t coll;
-  pgmld_svc_pipeline_t *p;
+  pgmld_svc_cached_t *cached;   /* a reference: the catalog in use */
+  int checked;                  /* cached is unverified: the search batch
+                                   checks catalog_version first */
+  size_t select_at;             /* the search statement's index in its batch */
+  pgmld_svc_pipeline_t pl;      /* the pipeline used: a copy of the cached
+                                   one (strings and spec borrowed from it)
+                                   with this job's own splitter and model */
+  pgmld_svc_pipeline_t *p;      /* &pl once chosen */
   float *qvec;                  /* owned: the query's embedding */
 } search_job_t;
+
+/* Forgets the catalog and what was derived from it. */
+static void search_reset(search_job_t *sj)
+{
+  if (sj->pl.splitter != NULL)
+    pgmld_splitter_free(sj->pl.splitter);
+  pgmld_model_close(sj->pl.model);
+  memset(&sj->pl, 0, sizeof(sj->pl));
+  sj->p = NULL;
+  pgmld_free(sj->qvec);
+  sj->qvec = NULL;
+  pgmld__svc_cache_unref(sj->cached);
+  sj->cached = NULL;
+  sj->checked = 0;
+}
 
 static void search_destroy(pgmld_svc_job_t *job)
 {
   search_job_t *sj = (search_job_t *)job;
 
-  pgmld__svc_collection_free(&sj->coll);
-  pgmld_free(sj->qvec);
+  search_reset(sj);
   pgmld_free(sj);
 }
 
+static void catalog_refresh(search_job_t *sj, int rollback_first);
+
 /* ------------------------------------------------------------ results */
+
+/* A failed search on a cached catalog runs again on a fresh one when the
+ * catalog moved or its statement found its table dropped (42P01, mapped
+ * to NOT_FOUND), unless the failure ends the call anyway. */
+static int retryable(const search_job_t *sj, PGresult *const *res, size_t n,
+                     const pgmld_status_t *st, int stale)
+{
+  switch (st->code) {
+  case PGMLD_CANCELLED:
+  case PGMLD_DEADLINE_EXCEEDED:
+  case PGMLD_UNAVAILABLE:
+  case PGMLD_RESOURCE_EXHAUSTED:
+    return 0;
+  default:
+    break;
+  }
+  return stale || (st->code == PGMLD_NOT_FOUND && sj->select_at < n && res[sj->select_at] != NULL &&
+                   PQresultStatus(res[sj->select_at]) == PGRES_FATAL_ERROR);
+}
 
 static void search_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
                         const pgmld_status_t *st)
 {
   Pgml__V1__SearchResponse resp = PGML__V1__SEARCH_RESPONSE__INIT;
   Pgml__V1__SearchResult *out = NULL, **ptrs = NULL;
-  /* The SELECT is the statement before COMMIT, or the only one. */
-  const PGresult *r = n > 1 ? res[n - 2] : res[0];
-  int rows = PQntuples(r), i;
+  search_job_t *sj = (search_job_t *)job;
+  const PGresult *r;
+  int rows, i;
 
-  (void)st;
+  if (sj->checked) {
+    const PGresult *v = res[0];
+    int stale = v != NULL && PQresultStatus(v) == PGRES_TUPLES_OK && PQntuples(v) == 1 &&
+                pgmld__svc_int64(v, 0, 0) != sj->cached->version;
+
+    /* The catalog changed since it was cached, or the pipeline's table
+     * was dropped after the version was read (42P01, NOT_FOUND): the
+     * results are discarded and the search runs once more on a fresh
+     * catalog. */
+    if (pgmld_status_ok(st) ? stale : retryable(sj, res, n, st, stale)) {
+      /* An error left the batch's transaction (if any) aborted. */
+      catalog_refresh(sj, !pgmld_status_ok(st) && sj->kind != SEARCH_TEXT);
+      return;
+    }
+    if (!pgmld_status_ok(st)) {
+      pgmld__svc_fail_status(job, st);
+      return;
+    }
+  }
+  if (sj->select_at >= n || res[sj->select_at] == NULL) {
+    pgmld__svc_fail(job, PGMLD_INTERNAL, "%s: no result for the search statement",
+                    pgmld_call_method(job->call));
+    return;
+  }
+  r = res[sj->select_at];
+  rows = PQntuples(r);
   if (rows > 0) {
     out = pgmld_calloc((size_t)rows, sizeof(*out));
     ptrs = pgmld_calloc((size_t)rows, sizeof(*ptrs));
@@ -290,15 +356,21 @@ static void search_build(search_job_t *sj)
   pgmld_svc_job_t *job = &sj->job;
   pgmld_status_t st = PGMLD_STATUS_INIT;
   pgmld_sqlbuf_t *sb;
-  int rc;
+  int rc = 0;
 
-  if (sj->kind == SEARCH_TEXT) {
+  /* In the same round trip, before the search: is the cached catalog
+   * still the database's? */
+  if (sj->checked)
+    rc = pgmld__svc_batch_sql(&job->batch, PGMLD_SVC_CATALOG_VERSION_SQL);
+  if (rc == 0 && sj->kind == SEARCH_TEXT) {
+    sj->select_at = job->batch.n;
     rc = pgmld__svc_batch_add(&job->batch, &sb);
     if (rc == 0)
       rc = text_sql(sj, sb, &st);
-  } else {
+  } else if (rc == 0) {
     rc = settings_sql(sj, &job->batch);
     if (rc == 0) {
+      sj->select_at = job->batch.n;
       rc = pgmld__svc_batch_add(&job->batch, &sb);
       if (rc == 0)
         rc = sj->kind == SEARCH_VECTOR ? vector_sql(sj, sb, &st) : hybrid_sql(sj, sb, &st);
@@ -312,7 +384,7 @@ static void search_build(search_job_t *sj)
     pgmld__svc_fail_status(job, &st);
     return;
   }
-  pgmld__svc_run(job, 0, search_done);
+  pgmld__svc_run(job, sj->checked ? PGMLD_SVC_WANT_ERRORS : 0, search_done);
 }
 
 static void query_embedded(pgmld_model_t *model, const pgmld_status_t *st, void *data)
@@ -332,21 +404,38 @@ static void query_embedded(pgmld_model_t *model, const pgmld_status_t *st, void 
   search_build(sj);
 }
 
-static void search_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
-                         const pgmld_status_t *st)
+/* A refusal decided from the catalog: final when the catalog was just
+ * read, else it may be stale, so it is read again first. */
+static void refuse(search_job_t *sj, const pgmld_status_t *st)
 {
-  search_job_t *sj = (search_job_t *)job;
+  if (sj->checked)
+    catalog_refresh(sj, 0);
+  else
+    pgmld__svc_fail_status(&sj->job, st);
+}
+
+/* Chooses the pipeline from sj->cached and goes on to the search. */
+static void search_with_catalog(search_job_t *sj)
+{
+  pgmld_svc_job_t *job = &sj->job;
   pgmld_status_t err = PGMLD_STATUS_INIT;
+  pgmld_svc_pipeline_t *cp;
   size_t len;
 
-  (void)n;
-  (void)st;
-  if (pgmld__svc_catalog_parse(res[0], sj->collection, &sj->coll, &err) < 0 ||
-      (sj->p = pgmld__svc_search_pipeline(&sj->coll, sj->pipeline, &err)) == NULL) {
-    pgmld__svc_fail_status(job, &err);
+  cp = pgmld__svc_search_pipeline(&sj->cached->coll, sj->pipeline, &err);
+  if (cp == NULL) {
+    refuse(sj, &err);
     return;
   }
+  sj->pl = *cp;
+  sj->pl.splitter = NULL;
+  sj->pl.model = NULL;
+  sj->p = &sj->pl;
   if (sj->kind != SEARCH_VECTOR && sj->p->fulltext_config[0] == '\0') {
+    if (sj->checked) {
+      catalog_refresh(sj, 0);
+      return;
+    }
     pgmld__svc_fail(job, PGMLD_FAILED_PRECONDITION,
                     "pipeline %s of collection %s has no fulltext_config: it cannot do %s",
                     sj->p->name, sj->collection,
@@ -359,6 +448,10 @@ static void search_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   }
   if (sj->n_vector > 0) {
     if (sj->n_vector != sj->p->dimensions) {
+      if (sj->checked) {
+        catalog_refresh(sj, 0);
+        return;
+      }
       pgmld__svc_fail(job, PGMLD_INVALID_ARGUMENT,
                       "vector: %zu dimensions; pipeline %s needs %" PRIu32, sj->n_vector,
                       sj->p->name, sj->p->dimensions);
@@ -368,6 +461,10 @@ static void search_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
     return;
   }
   if (pgmld__svc_pipeline_is_client(sj->p)) {
+    if (sj->checked) {
+      catalog_refresh(sj, 0);
+      return;
+    }
     pgmld__svc_fail(job, PGMLD_INVALID_ARGUMENT,
                     "vector: pipeline %s has model \"client\": send the query's vector, not its text",
                     sj->p->name);
@@ -388,15 +485,67 @@ static void search_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
     pgmld__svc_fail_status(job, &err);
 }
 
+/* The answer to catalog_refresh()'s batch: [ROLLBACK,] version, catalog. */
+static void catalog_read(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
+                         const pgmld_status_t *st)
+{
+  search_job_t *sj = (search_job_t *)job;
+  pgmld_status_t err = PGMLD_STATUS_INIT;
+  pgmld_svc_collection_t coll;
+  size_t at = n - 2;
+  int64_t version;
+
+  (void)st;
+  version = pgmld__svc_int64(res[at], 0, 0);
+  if (pgmld__svc_catalog_parse(res[at + 1], sj->collection, &coll, &err) < 0) {
+    pgmld__svc_collection_free(&coll);
+    if (err.code == PGMLD_NOT_FOUND)
+      pgmld__svc_cache_invalidate(job->srv, sj->collection);
+    pgmld__svc_fail_status(job, &err);
+    return;
+  }
+  if (pgmld__svc_cache_put(job->srv, &coll, version, &sj->cached) < 0) {
+    pgmld__svc_fail_nomem(job, "caching the catalog");
+    return;
+  }
+  /* Even when the cache kept a newer entry than this read, it is newer
+   * still, so it needs no check before use. */
+  sj->checked = 0;
+  search_with_catalog(sj);
+}
+
+/* Reads the catalog (and its version, first, so that the entry is never
+ * tagged newer than what it holds) and searches with it. */
+static void catalog_refresh(search_job_t *sj, int rollback_first)
+{
+  pgmld_svc_job_t *job = &sj->job;
+  int rc = 0;
+
+  search_reset(sj);
+  if (rollback_first)
+    rc = pgmld__svc_batch_sql(&job->batch, "ROLLBACK");
+  if (rc == 0)
+    rc = pgmld__svc_batch_sql(&job->batch, PGMLD_SVC_CATALOG_VERSION_SQL);
+  if (rc == 0)
+    rc = pgmld__svc_catalog_sql(&job->batch, sj->collection, "");
+  if (rc < 0) {
+    pgmld__svc_fail_nomem(job, "reading the catalog");
+    return;
+  }
+  pgmld__svc_run(job, 0, catalog_read);
+}
+
 static void search_ready(pgmld_svc_job_t *job)
 {
   search_job_t *sj = (search_job_t *)job;
 
-  if (pgmld__svc_catalog_sql(&job->batch, sj->collection, "") < 0) {
-    pgmld__svc_fail_nomem(job, "reading the catalog");
+  sj->cached = pgmld__svc_cache_get(job->srv, sj->collection);
+  if (sj->cached == NULL) {
+    catalog_refresh(sj, 0);
     return;
   }
-  pgmld__svc_run(job, 0, search_found);
+  sj->checked = 1;
+  search_with_catalog(sj);
 }
 
 /* Checks what can be checked without the database, then starts. */

@@ -1,7 +1,7 @@
 /* svc.h - what the Database service handlers share: a call's database job (lease, batches, cancel), the collection/pipeline catalog, and chunking.
  *
  * Implemented in job.c (jobs), batch.c (statement batches), catalog.c
- * (reading the catalog), spec.c (pipeline specs) and chunks.c (splitting,
+ * (reading the catalog), catalog_cache.c (its per-server cache), spec.c (pipeline specs) and chunks.c (splitting,
  * embedding, chunk INSERTs); batch.c, catalog.c, spec.c and chunks.c do no
  * I/O and are unit-tested on their own
  * (tests/integration/services/test_chunks.c).
@@ -143,6 +143,41 @@ PGMLD_MUST_CHECK int pgmld__svc_catalog_sql(pgmld_svc_batch_t *b, const char *na
 PGMLD_MUST_CHECK int pgmld__svc_catalog_parse(const PGresult *res, const char *name,
                                               pgmld_svc_collection_t *out, pgmld_status_t *st);
 void pgmld__svc_collection_free(pgmld_svc_collection_t *c);
+
+/* ------------------------------------------------------------ catalog cache
+ *
+ * Per server: collection name -> its catalog as read (specs parsed once),
+ * tagged with pgmld.catalog_version as read just before it (migration 2:
+ * triggers bump it in every transaction that changes pgmld.collections or
+ * pgmld.pipelines).  A user of an entry must check the version in the
+ * same round trip as its statements (PGMLD_SVC_CATALOG_VERSION_SQL) and
+ * refresh when it differs.  Entries are reference-counted: a job keeps the
+ * one it uses alive across a refresh.  Loop thread only. */
+
+#define PGMLD_SVC_CATALOG_VERSION_SQL "SELECT v FROM pgmld.catalog_version"
+
+typedef struct pgmld_svc_cached_s {
+  struct pgmld_svc_cached_s *next;  /* in its hash chain */
+  unsigned refs;                    /* the cache's own, plus one per user */
+  int64_t version;
+  pgmld_svc_collection_t coll;
+} pgmld_svc_cached_t;
+
+/* The entry for `name`, as a new reference (release it with
+ * pgmld__svc_cache_unref()), or NULL. */
+pgmld_svc_cached_t *pgmld__svc_cache_get(pgmld_server_t *srv, const char *name);
+
+/* Stores *coll (moved: *coll is emptied) read at `version` as the entry
+ * for its name, replacing an older one, and returns a new reference to
+ * the entry now cached for that name (the older one when the cache held a
+ * newer version already).  -ENOMEM (then *coll is freed and *out NULL). */
+PGMLD_MUST_CHECK int pgmld__svc_cache_put(pgmld_server_t *srv, pgmld_svc_collection_t *coll,
+                                          int64_t version, pgmld_svc_cached_t **out);
+
+/* Drops the entry for `name` (local DDL on it); users keep theirs. */
+void pgmld__svc_cache_invalidate(pgmld_server_t *srv, const char *name);
+
+void pgmld__svc_cache_unref(pgmld_svc_cached_t *e);
 
 /* The pipeline called `name`, or NULL. */
 pgmld_svc_pipeline_t *pgmld__svc_find_pipeline(pgmld_svc_collection_t *c, const char *name);

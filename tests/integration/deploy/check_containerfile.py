@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """check_containerfile.py - lints deploy/container/Containerfile without a
 container engine: stages, base images, the packages scripts/bootstrap.sh
-installs, files copied from the context, a non-root USER and a HEALTHCHECK
-in the final stage.  Usage: check_containerfile.py SOURCE_DIR
+installs, files copied from the context, a non-root USER and, in the final
+stage, a HEALTHCHECK that asks GET /healthz at the port http.listen
+(PGMLD_HTTP_LISTEN, else the image's pgmld.conf) serves and EXPOSEs through an executable bash script the image copies.
+Usage: check_containerfile.py SOURCE_DIR
 
 It first checks itself: copies of the Containerfile with the USER, the
-HEALTHCHECK or the slim stage taken away must fail."""
+HEALTHCHECK, its path or port, http.listen, EXPOSE or the slim stage taken
+away or changed must fail."""
+import configparser
 import json
 import os
 import re
@@ -40,6 +44,87 @@ def instructions(text):
     if buf:
         fail("line %d: instruction continues past the end of the file" % start)
     return out
+
+
+def env_of(body):
+    """The run stage's ENV as a dict (KEY=VALUE form, several per line)."""
+    env = {}
+    for _, kw, args in body:
+        if kw == "ENV":
+            for w in shlex.split(args):
+                k, eq, v = w.partition("=")
+                if eq:
+                    env[k] = v
+    return env
+
+
+def http_setting(src, body, key):
+    """http.<key> as pgmld in the image sees it: PGMLD_HTTP_<KEY>, else the
+    [http] <key> of the file COPY puts at /etc/pgmld/pgmld.conf."""
+    env = env_of(body).get("PGMLD_HTTP_" + key.upper())
+    if env is not None:
+        return env
+    for _, kw, args in body:
+        words = shlex.split(args) if kw == "COPY" else []
+        if len(words) == 2 and words[1] == "/etc/pgmld/pgmld.conf":
+            cp = configparser.ConfigParser(interpolation=None)
+            cp.read(os.path.join(src, words[0]), encoding="utf-8")
+            return cp.get("http", key, fallback="")
+    return ""
+
+
+def http_listen(src, body):
+    listen = http_setting(src, body, "listen")
+    host = listen.rsplit(":", 1)[0]
+    if listen and host not in ("127.0.0.1", "[::1]", "localhost") and \
+            http_setting(src, body, "allow_public").lower() not in ("true", "yes", "on", "1"):
+        fail("http.listen %s is not loopback and http.allow_public is not true: "
+             "pgmld would refuse to start" % listen)
+    return listen
+
+
+def check_healthcheck(src, body, hc):
+    """The HEALTHCHECK asks GET /healthz, through a script the image has, at
+    the port pgmld's http.listen (PGMLD_HTTP_LISTEN) serves."""
+    opts, _, cmd = hc.partition("CMD")
+    if not cmd:
+        fail("HEALTHCHECK has no CMD: %s" % hc)
+        return
+    try:
+        argv = json.loads(cmd)
+    except ValueError:
+        fail("HEALTHCHECK CMD is not in exec (JSON) form: %s" % cmd.strip())
+        return
+    if "/healthz" not in argv:
+        fail("HEALTHCHECK does not ask /healthz: %s" % cmd.strip())
+    listen = http_listen(src, body)
+    if not listen:
+        fail("neither PGMLD_HTTP_LISTEN nor the image's /etc/pgmld/pgmld.conf sets "
+             "http.listen: /healthz would not be served")
+    else:
+        port = listen.rsplit(":", 1)[-1]
+        if not any(a.endswith(":" + port) for a in argv):
+            fail("HEALTHCHECK %s does not ask port %s of PGMLD_HTTP_LISTEN=%s"
+                 % (cmd.strip(), port, listen))
+        exposed = [a for _, kw, a in body if kw == "EXPOSE"]
+        if not any(port in e.split() for e in exposed):
+            fail("the run stage does not EXPOSE %s (http.listen)" % port)
+    # The program must be in the image: copied from the repository.
+    prog = argv[0] if argv else ""
+    copied = {}
+    for _, kw, args in body:
+        if kw == "COPY" and "--from=" not in args:
+            words = shlex.split(args)
+            copied[words[-1]] = words[:-1]
+    srcs = copied.get(prog) or copied.get("/usr/bin/" + prog) or []
+    if not srcs:
+        fail("HEALTHCHECK runs %s, which no COPY puts in the image" % prog)
+    for f in srcs:
+        path = os.path.join(src, f)
+        if not os.access(path, os.X_OK):
+            fail("%s (the health check) is not executable" % f)
+        elif not open(path, encoding="utf-8").readline().startswith("#!/bin/bash"):
+            fail("%s does not start with #!/bin/bash (it needs bash's /dev/tcp)" % f)
 
 
 def check(src, text):
@@ -125,8 +210,8 @@ def check(src, text):
     hc = [a for _, kw, a in run[2] if kw == "HEALTHCHECK"]
     if not hc:
         fail("run stage has no HEALTHCHECK")
-    elif "CMD" not in hc[-1] or "pgmlctl" not in hc[-1] and "/healthz" not in hc[-1]:
-        fail("HEALTHCHECK does not run pgmlctl nor ask /healthz: %s" % hc[-1])
+    else:
+        check_healthcheck(src, run[2], hc[-1])
     eps = [a for _, kw, a in run[2] if kw == "ENTRYPOINT"]
     if not eps:
         fail("run stage has no ENTRYPOINT")
@@ -141,7 +226,7 @@ def check(src, text):
 
     return "%d stages (%s), run stage FROM %s as %s, HEALTHCHECK %s" % (
         len(stages), ", ".join(s[0] or "-" for s in stages), run[1],
-        users[-1][1] if users else "?", "yes" if hc else "no")
+        users[-1][1] if users else "?", hc[-1].partition("CMD")[2].strip() if hc else "no")
 
 
 def main():
@@ -151,6 +236,15 @@ def main():
         "no USER": re.sub(r"(?m)^USER .*$", "", text),
         "USER root": re.sub(r"(?m)^USER .*$", "USER root", text),
         "no HEALTHCHECK": re.sub(r"(?m)^HEALTHCHECK .*\\\n.*$", "", text),
+        "HEALTHCHECK on /readyz": re.sub(r'(?m)^(  CMD .*)"/healthz"', r'\1"/readyz"', text),
+        "HEALTHCHECK on another port": re.sub(r'(?m)^(  CMD .*):9187"', r'\1:9188"', text),
+        "no http.listen": text.replace("COPY deploy/container/pgmld.conf /etc/pgmld/",
+                                       "COPY deploy/pgmld.conf /etc/pgmld/"),
+        "http.listen elsewhere": text.replace("USER pgmld:pgmld",
+                                              "USER pgmld:pgmld\nENV PGMLD_HTTP_LISTEN=:9100"),
+        "no EXPOSE": re.sub(r"(?m)^EXPOSE .*$", "", text),
+        "public http.listen refused": text.replace(
+            "USER pgmld:pgmld", "USER pgmld:pgmld\nENV PGMLD_HTTP_ALLOW_PUBLIC=false"),
         "one stage": re.sub(r"(?m)^FROM debian:bookworm-slim$", "", text),
         "unknown package": text.replace("libuv1-dev", "libuv1-dev left-pad"),
     }

@@ -23,7 +23,7 @@ status=0
 for want in 'sbin/pgmld$' 'bin/pgmlctl$' 'systemd/system/pgmld.service$' \
             'systemd/system/pgmld.socket$' 'etc/pgmld/pgmld.conf$' 'man1/pgmlctl.1$' \
             'man5/pgmld.conf.5$' 'man8/pgmld.8$' 'completions/pgmlctl$' 'libpgml.so.0$' \
-            'include/pgml/database.h$' 'pkgconfig/pgml.pc$'; do
+            'include/pgml/database.h$' 'pkgconfig/pgml.pc$' 'doc/pgmld/examples/sample.jsonl$'; do
   grep -q "$want" "$tmp/files" || { echo "check_deb: the .deb lacks $want" >&2; status=1; }
 done
 for want in conffiles postinst prerm postrm 'Depends:.*libuv1' 'Depends:.*adduser'; do
@@ -34,6 +34,11 @@ dpkg-deb -e "$deb" "$tmp/control"
 for s in postinst prerm postrm; do
   sh -n "$tmp/control/$s" || { echo "check_deb: $s does not parse" >&2; status=1; }
 done
+# The installed pgmld.conf(5) is the one written from pgmld --help.
+dpkg-deb -x "$deb" "$tmp/root"
+conf5=$(find "$tmp/root" -name pgmld.conf.5 | head -n1)
+grep -q 'PGMLD_HTTP_LISTEN' "$conf5" && grep -q '^\.B max_top_k$' "$conf5" ||
+  { echo "check_deb: the packaged pgmld.conf.5 lacks the settings" >&2; status=1; }
 grep -qx '.*/pgmld/pgmld.conf' "$tmp/control/conffiles" ||
   { echo "check_deb: pgmld.conf is not a conffile" >&2; status=1; }
 [ "$status" -eq 0 ] && echo "check_deb: $(basename "$deb"): $(wc -l <"$tmp/files") entries, control data complete"

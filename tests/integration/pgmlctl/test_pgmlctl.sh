@@ -113,6 +113,9 @@ expect 13 search "$coll" "x" --filter '{"kind": {"$regex": "d"}}'
 grep_err "INVALID_ARGUMENT"
 expect 24 --address "unix://$tmp/nothing.sock" ping
 grep_err "unix://$tmp/nothing.sock: Ping failed: UNAVAILABLE"
+# A token pgmld could never accept is refused before connecting.
+PGML_TOKEN="two words" expect 1 --address ws://127.0.0.1:9/v1 ping
+grep_err 'ws://127.0.0.1:9/v1: cannot use this address: .*\$PGML_TOKEN'
 printf '{"id": "ok-1", "text": "fine"}\n{"text": "no id"}\n' >"$tmp/bad.jsonl"
 expect 1 upsert "$coll" "$tmp/bad.jsonl"
 grep_err "$tmp/bad.jsonl:2: a document needs a non-empty string \"id\""

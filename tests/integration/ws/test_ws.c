@@ -319,6 +319,10 @@ typedef struct wsc_s {
   size_t n_msgs;
 } wsc_t;
 
+/* The Origin header wsc_connect() sends, as a browser would; NULL: none,
+ * as programs send. */
+static const char *wsc_origin;
+
 static int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                         void *in, size_t len)
 {
@@ -329,6 +333,14 @@ static int wsc_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     return 0;
   switch (reason) {
   case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+    /* By hand: lws's own origin option prefixes "http://". */
+    if (wsc_origin != NULL) {
+      unsigned char **p = in, *end = *p + len;
+      if (lws_add_http_header_by_token(wsi, WSI_TOKEN_ORIGIN,
+                                       (const unsigned char *)wsc_origin,
+                                       (int)strlen(wsc_origin), p, end))
+        return -1;
+    }
     if (c->auth != NULL) {
       unsigned char **p = in, *end = *p + len;
       if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
@@ -442,7 +454,6 @@ static wsc_t *wsc_connect(int port, const char *path, int tls, const char *auth)
   ci.port = port;
   ci.path = path;
   ci.host = "localhost";
-  ci.origin = "localhost";
   ci.protocol = "pgml.v1";
   ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
   ci.pwsi = &c->wsi;
@@ -753,11 +764,23 @@ static void auth_cases(int port, int tls)
     fail_msg("%s handshake failed: %s", tls ? "wss" : "ws", c->why);
   ws_ping(c, 1, NULL);
   expect_error(wsc_recv(c), 1, PGML__V1__CODE__UNAUTHENTICATED, "bearer token");
-  /* A wrong one in metadata, then the right one: the connection is kept. */
+  /* One answer, then the connection is closed: it cannot hold a slot. */
+  assert_null(wsc_recv(c));
+  wsc_free(c);
+  /* A wrong one in metadata: the same. */
+  c = wsc_connect(port, "/v1", tls, NULL);
+  assert_true(c->established);
   ws_ping(c, 2, "Bearer wrong-token");
   expect_error(wsc_recv(c), 2, PGML__V1__CODE__UNAUTHENTICATED, "bearer token");
+  assert_null(wsc_recv(c));
+  wsc_free(c);
+  /* The right one in metadata, on each request. */
+  c = wsc_connect(port, "/v1", tls, NULL);
+  assert_true(c->established);
   ws_ping(c, 3, bearer);
   expect_pong(wsc_recv(c), 3, "hi");
+  ws_ping(c, 33, bearer);
+  expect_pong(wsc_recv(c), 33, "hi");
   wsc_free(c);
   /* The right one in the upgrade header: no metadata needed. */
   c = wsc_connect(port, "/v1", tls, bearer);
@@ -1452,6 +1475,199 @@ static void test_bad_tokens_file_refused(void **state)
   daemon_stop(&X);
 }
 
+/* A browser page may open a WebSocket only from an origin listed in
+ * websocket.allowed_origins; clients sending no Origin are not affected. */
+static void test_ws_origin(void **state)
+{
+  const char *extra[] = {"--websocket-listen", NULL, "--websocket-allowed-origins",
+                         "http://good.example:8080, https://app.example", NULL};
+  char addr[64];
+  wsc_t *c;
+
+  (void)state;
+  /* D lists no origin: every browser page is refused. */
+  wsc_origin = "http://127.0.0.1:8080";
+  c = wsc_connect(D.ws_port, "/v1", 0, NULL);
+  wsc_origin = NULL;
+  assert_false(c->established);
+  wsc_free(c);
+
+  X.ws_port = free_port();
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", X.ws_port);
+  extra[1] = addr;
+  daemon_run(&X, extra, 0);
+  wsc_origin = "http://evil.example";
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_false(c->established);
+  wsc_free(c);
+  wsc_origin = "https://APP.example";
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c->established);
+  ws_ping(c, 1, NULL);
+  expect_pong(wsc_recv(c), 1, "hi");
+  wsc_free(c);
+  wsc_origin = "http://good.example:8080";
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  wsc_origin = NULL;
+  assert_true(c->established);
+  wsc_free(c);
+  /* No Origin: a program, not a page. */
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c->established);
+  ws_ping(c, 2, NULL);
+  expect_pong(wsc_recv(c), 2, "hi");
+  wsc_free(c);
+  daemon_stop(&X);
+  X.ws_port = 0;
+}
+
+/* A connection that has shown no token may send messages of at most
+ * 64 KiB, whatever limits.max_frame_size; with a token in the upgrade
+ * header the full limit applies. */
+static void test_ws_untrusted_message_cap(void **state)
+{
+  const char *extra[] = {"--websocket-listen", NULL, "--auth-tokens-file", tokens_path,
+                         "--limits-max-frame-size", "1048576", NULL};
+  char addr[64], bearer[128];
+  size_t big = 64 * 1024 + 100, len;
+  char *data = malloc(big + 1);
+  uint8_t *buf;
+  wsc_t *c;
+
+  (void)state;
+  assert_non_null(data);
+  memset(data, 'x', big);
+  data[big] = '\0';
+  snprintf(bearer, sizeof(bearer), "Bearer %s", TOKEN);
+  X.ws_port = free_port();
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", X.ws_port);
+  extra[1] = addr;
+  daemon_run(&X, extra, 0);
+  buf = ping_frame(1, data, NULL, &len);
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c->established);
+  wsc_send(c, buf, len, 16384);
+  expect_error(wsc_recv(c), 0, PGML__V1__CODE__RESOURCE_EXHAUSTED,
+               "until the connection is authenticated");
+  assert_null(wsc_recv(c));
+  wsc_free(c);
+  free(buf);
+  /* Authenticated at the upgrade: the same message is served. */
+  buf = ping_frame(2, data, NULL, &len);
+  c = wsc_connect(X.ws_port, "/v1", 0, bearer);
+  assert_true(c->established);
+  wsc_send(c, buf, len, 16384);
+  expect_pong(wsc_recv(c), 2, data);
+  wsc_free(c);
+  free(buf);
+  free(data);
+  daemon_stop(&X);
+  X.ws_port = 0;
+}
+
+/* limits.max_ws_connections: WebSocket clients cannot take the slots the
+ * Unix socket needs. */
+static void test_ws_connection_cap(void **state)
+{
+  const char *extra[] = {"--websocket-listen", NULL, "--limits-max-ws-connections", "1",
+                         NULL};
+  char addr[64];
+  wsc_t *c1, *c2;
+  int fd;
+
+  (void)state;
+  X.ws_port = free_port();
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", X.ws_port);
+  extra[1] = addr;
+  daemon_run(&X, extra, 0);
+  c1 = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c1->established);
+  ws_ping(c1, 1, NULL);
+  expect_pong(wsc_recv(c1), 1, "hi");
+  c2 = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c2->established);
+  expect_error(wsc_recv(c2), 0, PGML__V1__CODE__RESOURCE_EXHAUSTED,
+               "limits.max_ws_connections (1)");
+  assert_null(wsc_recv(c2));
+  wsc_free(c2);
+  fd = connect_unix(X.sock);
+  assert_true(fd >= 0);
+  unix_ping(fd, 7);
+  expect_pong(unix_read(fd), 7, "hi");
+  close(fd);
+  wsc_free(c1);
+  daemon_stop(&X);
+  X.ws_port = 0;
+}
+
+/* Rotating the tokens file and reloading cuts off the connections that
+ * were authenticated at their upgrade by a token now removed. */
+static void test_ws_token_revoked_on_reload(void **state)
+{
+  char path[400], bearer[128], *log = NULL;
+  const char *extra[] = {"--websocket-listen", NULL, "--auth-tokens-file", path, NULL};
+  char addr[64], cmd[1000];
+  wsc_t *c;
+  int i;
+
+  (void)state;
+  snprintf(path, sizeof(path), "%s/rotating-tokens", tmpdir);
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", tokens_path, path);
+  assert_int_equal(run(cmd), 0);
+  snprintf(bearer, sizeof(bearer), "Bearer %s", TOKEN);
+  X.ws_port = free_port();
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", X.ws_port);
+  extra[1] = addr;
+  daemon_run(&X, extra, 0);
+  c = wsc_connect(X.ws_port, "/v1", 0, bearer);
+  assert_true(c->established);
+  ws_ping(c, 1, NULL);
+  expect_pong(wsc_recv(c), 1, "hi");
+  /* Another token only (the SHA-256 of "other"). */
+  snprintf(cmd, sizeof(cmd), "printf 'sha256:%%s\\n' $(printf %%s other | sha256sum | "
+           "cut -d' ' -f1) > '%s'", path);
+  assert_int_equal(run(cmd), 0);
+  assert_int_equal(kill(X.pid, SIGHUP), 0);
+  expect_error(wsc_recv(c), 0, PGML__V1__CODE__UNAUTHENTICATED, "no longer accepted");
+  assert_null(wsc_recv(c));
+  wsc_free(c);
+  for (i = 0; i < WAIT_MS / 20; i++) {
+    log = slurp(X.log);
+    if (strstr(log, "closed 1 WebSocket connections whose token was removed") != NULL)
+      break;
+    free(log);
+    log = NULL;
+    usleep(20000);
+  }
+  assert_non_null(log);
+  free(log);
+  daemon_stop(&X);
+  X.ws_port = 0;
+}
+
+/* Public listeners that would expose tokens or unauthenticated endpoints
+ * refuse to start, saying why. */
+static void test_public_insecure_refused(void **state)
+{
+  const char *ws_extra[] = {"--websocket-listen", "0.0.0.0:1", "--auth-tokens-file",
+                            tokens_path, NULL};
+  const char *http_extra[] = {"--http-listen", "0.0.0.0:1", NULL};
+  char *log;
+
+  (void)state;
+  assert_int_equal(daemon_run(&X, ws_extra, 1), 1);
+  log = slurp(X.log);
+  assert_contains(log, "clear text");
+  assert_contains(log, "websocket.allow_insecure_public");
+  free(log);
+  daemon_stop(&X);
+  assert_int_equal(daemon_run(&X, http_extra, 1), 1);
+  log = slurp(X.log);
+  assert_contains(log, "http.allow_public");
+  free(log);
+  daemon_stop(&X);
+}
+
 /* ------------------------------------------------------------ set-up */
 
 static int run(const char *cmd)
@@ -1543,6 +1759,7 @@ static int reset_x(void **state)
   daemon_stop(&X);
   X.ws_port = X.http_port = 0;
   X.url = NULL;
+  wsc_origin = NULL;
   return 0;
 }
 
@@ -1568,6 +1785,11 @@ int main(void)
     cmocka_unit_test_setup(test_ws_pause_resume, reset_x),
     cmocka_unit_test_setup(test_ws_max_connections, reset_x),
     cmocka_unit_test_setup(test_bad_tokens_file_refused, reset_x),
+    cmocka_unit_test_setup(test_ws_origin, reset_x),
+    cmocka_unit_test_setup(test_ws_untrusted_message_cap, reset_x),
+    cmocka_unit_test_setup(test_ws_connection_cap, reset_x),
+    cmocka_unit_test_setup(test_ws_token_revoked_on_reload, reset_x),
+    cmocka_unit_test_setup(test_public_insecure_refused, reset_x),
     cmocka_unit_test_setup(test_ws_shutdown_with_clients, reset_x),
   };
 

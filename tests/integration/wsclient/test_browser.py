@@ -85,13 +85,18 @@ def main():
         print("SKIP: no chromium (install Debian's package chromium)")
         return SKIP
     with tempfile.TemporaryDirectory(prefix="pgml-wsc-browser-") as tmp:
-        ds = Daemons(tmp)
         results = queue.Queue()
         handler = functools.partial(type("H", (Handler,), {"results": results}),
                                     directory=PAGE_DIR)
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         base = "http://127.0.0.1:%d" % httpd.server_address[1]
+        # pgmld refuses a page whose origin is not in websocket.allowed_origins.
+        try:
+            ds = Daemons(tmp, allowed_origins=base)
+        except Exception:
+            httpd.shutdown()
+            raise
         failures = []
         try:
             res = run_page(chromium, base, ds.ws.url, ds.token, "hello from chromium", tmp,

@@ -46,15 +46,16 @@ def make_certs(d):
 
 
 class Daemon:
-    def __init__(self, d, name, tls):
+    def __init__(self, d, name, tls, allowed_origins=""):
         self.d, self.name, self.tls = d, name, tls
         self.port = free_port()
         self.sock = os.path.join(d, name + ".sock")
         self.log_path = os.path.join(d, name + ".log")
         conf = os.path.join(d, name + ".conf")
         with open(conf, "w") as f:
-            f.write("[websocket]\nlisten = 127.0.0.1:%d\n\n[auth]\ntokens_file = %s\n\n"
-                    % (self.port, os.path.join(d, "tokens")))
+            f.write("[websocket]\nlisten = 127.0.0.1:%d\nallowed_origins = %s\n\n"
+                    "[auth]\ntokens_file = %s\n\n"
+                    % (self.port, allowed_origins, os.path.join(d, "tokens")))
             if tls:
                 f.write("[tls]\ncert_file = %s\nkey_file = %s\n"
                         % (os.path.join(d, "server.pem"), os.path.join(d, "server.key")))
@@ -101,15 +102,17 @@ class Daemon:
 
 
 class Daemons:
-    def __init__(self, d):
+    def __init__(self, d, allowed_origins=""):
+        """allowed_origins: websocket.allowed_origins of both daemons (the
+        origin of a browser page that connects, e.g. http://127.0.0.1:8000)."""
         make_certs(d)
         self.dir = d
         self.ca = os.path.join(d, "ca.pem")
         self.other_ca = os.path.join(d, "other.pem")
         self.token = TOKEN
-        self.ws = Daemon(d, "ws", False)
+        self.ws = Daemon(d, "ws", False, allowed_origins)
         try:
-            self.wss = Daemon(d, "wss", True)
+            self.wss = Daemon(d, "wss", True, allowed_origins)
         except Exception:
             self.ws.stop()
             raise

@@ -114,6 +114,38 @@ static void test_find_table(void **state)
   }
 }
 
+/* The same names, not NUL-terminated, as pgmld_envelope_peek() leaves
+ * them in a read buffer: followed by more bytes that must not count. */
+static void test_find_n(void **state)
+{
+  const pgmld_dispatch_t *d = *state;
+  char buf[160];
+  size_t i;
+
+  for (i = 0; i < sizeof(find_cases) / sizeof(find_cases[0]); i++) {
+    size_t n = strlen(find_cases[i].name);
+    const pgmld_method_t *m;
+
+    memcpy(buf, find_cases[i].name, n);
+    memcpy(buf + n, "Ping\x01", 5);
+    m = pgmld_dispatch_find_n(d, buf, n);
+    if ((m != NULL) != find_cases[i].found)
+      fail_msg("find_n(\"%s\"): got %p", find_cases[i].name, (const void *)m);
+    if (m != NULL)
+      assert_string_equal(m->full_name, find_cases[i].name);
+  }
+  for (i = 0; i < d->n_methods; i++) {
+    const char *name = d->methods[i].full_name;
+    size_t n = strlen(name);
+    assert_ptr_equal(pgmld_dispatch_find_n(d, name, n), &d->methods[i]);
+    /* Every proper prefix, and the name with a NUL inside, are not it. */
+    assert_null(pgmld_dispatch_find_n(d, name, n - 1));
+    memcpy(buf, name, n);
+    buf[n - 2] = '\0';
+    assert_null(pgmld_dispatch_find_n(d, buf, n));
+  }
+}
+
 static void test_set_handler(void **state)
 {
   pgmld_dispatch_t *d = *state;
@@ -283,8 +315,8 @@ static void test_fault_injection(void **state)
     assert_null(d2);
     assert_int_equal(pgmld_alloc_live(), live);
   }
-  /* The table and the array, then one name per method. */
-  assert_int_equal(n, 2 + d->n_methods + 1);
+  /* The table and the array, one name per method, then the name index. */
+  assert_int_equal(n, 2 + d->n_methods + 1 + 1);
 
   assert_int_equal(pgmld_dispatch_set_handler(d, "Ping", handler_a), 0);
   for (n = 1;; n++) {
@@ -365,6 +397,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_table_from_descriptor, setup, teardown),
     cmocka_unit_test_setup_teardown(test_find_table, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_find_n, setup, teardown),
     cmocka_unit_test_setup_teardown(test_set_handler, setup, teardown),
     cmocka_unit_test_setup_teardown(test_prepare_table, setup, teardown),
     cmocka_unit_test_setup_teardown(test_prepare_long_method, setup, teardown),

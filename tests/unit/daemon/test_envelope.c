@@ -300,6 +300,123 @@ static void test_encode_reply_roundtrip(void **state)
   }
 }
 
+/* The hand-written reply is byte for byte what protobuf-c packs for the
+ * same Frame (ids of every varint length, payloads empty and not). */
+static void test_encode_reply_bytes(void **state)
+{
+  static const uint64_t ids[] = {1, 127, 128, 300, 1ull << 35, UINT64_MAX};
+  static const size_t sizes[] = {0, 1, 200};
+  size_t i, j;
+
+  (void)state;
+  for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+    for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+      Pgml__V1__PingResponse resp = PGML__V1__PING_RESPONSE__INIT;
+      Pgml__V1__Frame f = PGML__V1__FRAME__INIT;
+      pgmld_status_t st = PGMLD_STATUS_INIT;
+      uint8_t data[200], inner[256], *want, *buf;
+      size_t wlen, len;
+
+      memset(data, 0x5a, sizeof(data));
+      resp.data.data = data;
+      resp.data.len = sizes[j];
+      f.id = ids[i];
+      f.kind = PGML__V1__FRAME__KIND__RESPONSE;
+      f.payload.len = pgml__v1__ping_response__pack(&resp, inner);
+      f.payload.data = inner;
+      want = pack(&f, &wlen);
+      assert_int_equal(pgmld_envelope_encode_reply(ids[i], &resp.base, 1u << 20, &buf,
+                                                   &len, &st), 0);
+      assert_int_equal(len, PGML_FRAME_HEADER_SIZE + wlen);
+      assert_int_equal(((uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+                        (uint32_t)buf[2] << 8 | buf[3]), wlen);
+      assert_memory_equal(buf + PGML_FRAME_HEADER_SIZE, want, wlen);
+      pgmld_free(buf);
+      free(want);
+    }
+  }
+}
+
+typedef struct peek_case_s {
+  const char *what;
+  const uint8_t *bytes;
+  size_t len;
+  int taken;
+} peek_case_t;
+
+/* The fast reader takes the plain REQUEST and leaves everything else to
+ * protobuf-c: what it takes it reads exactly as protobuf-c does. */
+static void test_peek(void **state)
+{
+  /* id 300, method "pgml.v1.Database/Ping", payload {0a 02 68 69},
+   * timeout_ms 1500 */
+  static const uint8_t plain[] = {
+    0x08, 0xac, 0x02, 0x1a, 21, 'p', 'g', 'm', 'l', '.', 'v', '1', '.', 'D', 'a',
+    't', 'a', 'b', 'a', 's', 'e', '/', 'P', 'i', 'n', 'g', 0x22, 0x04, 0x0a, 0x02,
+    'h', 'i', 0x40, 0xdc, 0x0b};
+  static const uint8_t kind0[] = {0x08, 0x01, 0x10, 0x00, 0x1a, 0x01, 'X'};
+  static const uint8_t cancel[] = {0x08, 0x01, 0x10, 0x02};
+  static const uint8_t no_id[] = {0x1a, 0x01, 'X'};
+  static const uint8_t no_method[] = {0x08, 0x01, 0x22, 0x00};
+  static const uint8_t twice[] = {0x08, 0x01, 0x08, 0x02, 0x1a, 0x01, 'X'};
+  static const uint8_t metadata[] = {0x08, 0x01, 0x1a, 0x01, 'X', 0x4a, 0x03, 0x0a, 0x01, 'k'};
+  static const uint8_t code[] = {0x08, 0x01, 0x1a, 0x01, 'X', 0x28, 0x01};
+  static const uint8_t unknown[] = {0x08, 0x01, 0x1a, 0x01, 'X', 0x50, 0x01};
+  static const uint8_t cut_len[] = {0x08, 0x01, 0x1a, 0x05, 'X'};
+  static const uint8_t cut_varint[] = {0x1a, 0x01, 'X', 0x08, 0x81};
+  static const uint8_t big_timeout[] = {0x08, 0x01, 0x1a, 0x01, 'X', 0x40, 0x80, 0x80,
+                                        0x80, 0x80, 0x10};
+  static const uint8_t wrong_type[] = {0x08, 0x01, 0x18, 0x01};
+  static const peek_case_t cases[] = {
+    {"plain request", plain, sizeof(plain), 1},
+    {"explicit kind REQUEST", kind0, sizeof(kind0), 1},
+    {"cancel", cancel, sizeof(cancel), 0},
+    {"id 0", no_id, sizeof(no_id), 0},
+    {"no method", no_method, sizeof(no_method), 0},
+    {"id twice", twice, sizeof(twice), 0},
+    {"metadata", metadata, sizeof(metadata), 0},
+    {"code set", code, sizeof(code), 0},
+    {"unknown field", unknown, sizeof(unknown), 0},
+    {"length past the end", cut_len, sizeof(cut_len), 0},
+    {"varint cut", cut_varint, sizeof(cut_varint), 0},
+    {"timeout over 32 bits", big_timeout, sizeof(big_timeout), 0},
+    {"method as varint", wrong_type, sizeof(wrong_type), 0},
+    {"empty", plain, 0, 0},
+  };
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    pgmld_status_t st = PGMLD_STATUS_INIT;
+    pgmld_frame_view_t v;
+    Pgml__V1__Frame *f;
+
+    if (pgmld_envelope_peek(cases[i].bytes, cases[i].len, &v) != cases[i].taken)
+      fail_msg("peek(%s): expected %d", cases[i].what, cases[i].taken);
+    if (!cases[i].taken)
+      continue;
+    assert_int_equal(pgmld_envelope_decode(cases[i].bytes, cases[i].len, &f, &st), 0);
+    assert_int_equal(v.id, f->id);
+    assert_int_equal(v.method_len, strlen(f->method));
+    assert_memory_equal(v.method, f->method, v.method_len);
+    assert_int_equal(v.payload_len, f->payload.len);
+    if (v.payload_len > 0)
+      assert_memory_equal(v.payload, f->payload.data, v.payload_len);
+    assert_int_equal(v.timeout_ms, f->timeout_ms);
+    pgmld_envelope_free(f);
+  }
+  {
+    pgmld_frame_view_t v;
+    assert_int_equal(pgmld_envelope_peek(plain, sizeof(plain), &v), 1);
+    assert_int_equal(v.id, 300);
+    assert_int_equal(v.timeout_ms, 1500);
+    assert_int_equal(v.method_len, strlen(PING));
+    assert_memory_equal(v.method, PING, v.method_len);
+    assert_ptr_equal(v.payload, plain + 28);
+    assert_int_equal(v.payload_len, 4);
+  }
+}
+
 static void test_encode_reply_limit(void **state)
 {
   Pgml__V1__PingResponse resp = PGML__V1__PING_RESPONSE__INIT;
@@ -610,6 +727,8 @@ int main(void)
     cmocka_unit_test_setup(test_decode_full_request, setup),
     cmocka_unit_test_setup(test_validate_table, setup),
     cmocka_unit_test_setup(test_encode_reply_roundtrip, setup),
+    cmocka_unit_test_setup(test_encode_reply_bytes, setup),
+    cmocka_unit_test_setup(test_peek, setup),
     cmocka_unit_test_setup(test_encode_reply_limit, setup),
     cmocka_unit_test_setup(test_encode_error_table, setup),
     cmocka_unit_test_setup(test_encode_error_cut, setup),
