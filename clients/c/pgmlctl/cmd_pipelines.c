@@ -47,6 +47,24 @@ static void print_pipeline(const pgml_v1_PipelineInfo *p)
   printf("  text      field \"%s\"\n", pgmlctl_str(p->text_field));
 }
 
+/* Makes `method`, which answers a PipelineInfo, and shows that pipeline. */
+static int call_show_pipeline(pgmlctl_ctx_t *ctx, const char *method,
+                              const pb_msgdesc_t *req_type, const void *req)
+{
+  pgml_v1_PipelineInfo p = pgml_v1_PipelineInfo_init_zero;
+  int status;
+
+  status = pgmlctl_call(ctx, method, req_type, req, pgml_v1_PipelineInfo_fields, &p);
+  if (status != 0)
+    return status;
+  if (ctx->json)
+    status = pgmlctl_json_out(pipeline_json(&p));
+  else
+    print_pipeline(&p);
+  pb_release(pgml_v1_PipelineInfo_fields, &p);
+  return status;
+}
+
 /* A copy of `s` with \n, \t, \r and \\ turned into what they stand for.
  * NULL when out of memory. */
 static char *unescape(const char *s)
@@ -71,13 +89,9 @@ static char *unescape(const char *s)
 int pgmlctl_cmd_pipelines_add(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
 {
   pgml_v1_AddPipelineRequest req = pgml_v1_AddPipelineRequest_init_zero;
-  pgml_v1_PipelineInfo r = pgml_v1_PipelineInfo_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
   const char *raw[MAX_SEPARATORS];
   char *seps[MAX_SEPARATORS] = {0};
   const char *splitter = NULL, *model = NULL;
-  pgml_sync_result_t res;
-  pgml_client_t *c;
   unsigned nsep;
   int status = PGMLCTL_EXIT_USAGE;
 
@@ -116,19 +130,8 @@ int pgmlctl_cmd_pipelines_add(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
   req.splitter.separators_count = (pb_size_t)nsep;
   req.splitter.separators = nsep > 0 ? seps : NULL;
 
-  if ((c = pgmlctl_client(ctx)) == NULL) {
-    status = PGMLCTL_EXIT_LOCAL;
-    goto out;
-  }
-  status = pgmlctl_check(ctx, "AddPipeline", pgml_database_add_pipeline_sync(c, &req, &r, &co, &res),
-                         &res);
-  if (status != 0)
-    goto out;
-  if (ctx->json)
-    status = pgmlctl_json_out(pipeline_json(&r));
-  else
-    print_pipeline(&r);
-  pb_release(pgml_v1_PipelineInfo_fields, &r);
+  status = call_show_pipeline(ctx, PGML_DATABASE_ADD_PIPELINE, pgml_v1_AddPipelineRequest_fields,
+                              &req);
 out:
   for (unsigned i = 0; i < nsep; i++)
     free(seps[i]);
@@ -139,49 +142,31 @@ int pgmlctl_cmd_pipelines_list(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
 {
   pgml_v1_ListPipelinesRequest req = {.collection = (char *)a->operands[0]};
   pgml_v1_ListPipelinesResponse r = pgml_v1_ListPipelinesResponse_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
-  pgml_sync_result_t res;
-  pgml_client_t *c;
   int status;
 
-  if ((c = pgmlctl_client(ctx)) == NULL)
-    return PGMLCTL_EXIT_LOCAL;
-  status = pgmlctl_check(ctx, "ListPipelines",
-                         pgml_database_list_pipelines_sync(c, &req, &r, &co, &res), &res);
+  status = pgmlctl_call(ctx, PGML_DATABASE_LIST_PIPELINES, pgml_v1_ListPipelinesRequest_fields,
+                        &req, pgml_v1_ListPipelinesResponse_fields, &r);
   if (status != 0)
     return status;
   if (ctx->json) {
     json_t *arr = json_array();
-    for (pb_size_t i = 0; arr != NULL && i < r.pipelines_count; i++)
-      if (json_array_append_new(arr, pipeline_json(&r.pipelines[i])) < 0) {
-        json_decref(arr);
-        arr = NULL;
-      }
+    for (pb_size_t i = 0; i < r.pipelines_count; i++)
+      pgmlctl_json_push(&arr, pipeline_json(&r.pipelines[i]));
     status = pgmlctl_json_out(arr);
   } else {
     static const char *const head[] = {"NAME", "ENABLED", "SPLITTER", "MODEL", "DIMS",
                                        "FULLTEXT"};
     pgmlctl_table_t *t = pgmlctl_table_new(6, head);
-    for (pb_size_t i = 0; t != NULL && i < r.pipelines_count; i++) {
+    for (pb_size_t i = 0; i < r.pipelines_count; i++) {
       const pgml_v1_PipelineInfo *p = &r.pipelines[i];
       char dims[16];
       snprintf(dims, sizeof(dims), "%u", p->model.dimensions);
       const char *row[] = {p->name, p->enabled ? "yes" : "no", p->splitter.name, p->model.name,
                            dims, p->fulltext_config};
-      if (pgmlctl_table_add(t, row) < 0) {
-        pgmlctl_table_free(t);
-        t = NULL;
-      }
+      pgmlctl_table_row(&t, row);
     }
-    if (t == NULL) {
-      fprintf(stderr, "pgmlctl: out of memory\n");
-      status = PGMLCTL_EXIT_LOCAL;
-    } else if (r.pipelines_count == 0) {
-      printf("(no pipelines in %s)\n", a->operands[0]);
-    } else {
-      pgmlctl_table_print(t, stdout, pgmlctl_term_width());
-    }
-    pgmlctl_table_free(t);
+    status = pgmlctl_table_finish(t, pgmlctl_term_width(), "(no pipelines in %s)",
+                                  a->operands[0]);
   }
   pb_release(pgml_v1_ListPipelinesResponse_fields, &r);
   return status;
@@ -192,15 +177,10 @@ int pgmlctl_cmd_pipelines_status(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
   pgml_v1_PipelineStatusRequest req = {.collection = (char *)a->operands[0],
                                        .name = (char *)a->operands[1]};
   pgml_v1_PipelineStatusResponse r = pgml_v1_PipelineStatusResponse_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
-  pgml_sync_result_t res;
-  pgml_client_t *c;
   int status;
 
-  if ((c = pgmlctl_client(ctx)) == NULL)
-    return PGMLCTL_EXIT_LOCAL;
-  status = pgmlctl_check(ctx, "PipelineStatus",
-                         pgml_database_pipeline_status_sync(c, &req, &r, &co, &res), &res);
+  status = pgmlctl_call(ctx, PGML_DATABASE_PIPELINE_STATUS, pgml_v1_PipelineStatusRequest_fields,
+                        &req, pgml_v1_PipelineStatusResponse_fields, &r);
   if (status != 0)
     return status;
   if (ctx->json) {
@@ -227,48 +207,18 @@ int pgmlctl_cmd_pipelines_enable(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
 {
   pgml_v1_EnablePipelineRequest req = {.collection = (char *)a->operands[0],
                                        .name = (char *)a->operands[1]};
-  pgml_v1_PipelineInfo r = pgml_v1_PipelineInfo_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
-  pgml_sync_result_t res;
-  pgml_client_t *c;
-  int status;
 
-  if ((c = pgmlctl_client(ctx)) == NULL)
-    return PGMLCTL_EXIT_LOCAL;
-  status = pgmlctl_check(ctx, "EnablePipeline",
-                         pgml_database_enable_pipeline_sync(c, &req, &r, &co, &res), &res);
-  if (status != 0)
-    return status;
-  if (ctx->json)
-    status = pgmlctl_json_out(pipeline_json(&r));
-  else
-    print_pipeline(&r);
-  pb_release(pgml_v1_PipelineInfo_fields, &r);
-  return status;
+  return call_show_pipeline(ctx, PGML_DATABASE_ENABLE_PIPELINE,
+                            pgml_v1_EnablePipelineRequest_fields, &req);
 }
 
 int pgmlctl_cmd_pipelines_disable(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
 {
   pgml_v1_DisablePipelineRequest req = {.collection = (char *)a->operands[0],
                                         .name = (char *)a->operands[1]};
-  pgml_v1_PipelineInfo r = pgml_v1_PipelineInfo_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
-  pgml_sync_result_t res;
-  pgml_client_t *c;
-  int status;
 
-  if ((c = pgmlctl_client(ctx)) == NULL)
-    return PGMLCTL_EXIT_LOCAL;
-  status = pgmlctl_check(ctx, "DisablePipeline",
-                         pgml_database_disable_pipeline_sync(c, &req, &r, &co, &res), &res);
-  if (status != 0)
-    return status;
-  if (ctx->json)
-    status = pgmlctl_json_out(pipeline_json(&r));
-  else
-    print_pipeline(&r);
-  pb_release(pgml_v1_PipelineInfo_fields, &r);
-  return status;
+  return call_show_pipeline(ctx, PGML_DATABASE_DISABLE_PIPELINE,
+                            pgml_v1_DisablePipelineRequest_fields, &req);
 }
 
 int pgmlctl_cmd_pipelines_remove(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
@@ -276,22 +226,14 @@ int pgmlctl_cmd_pipelines_remove(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
   pgml_v1_RemovePipelineRequest req = {.collection = (char *)a->operands[0],
                                        .name = (char *)a->operands[1]};
   pgml_v1_RemovePipelineResponse r = pgml_v1_RemovePipelineResponse_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
-  pgml_sync_result_t res;
-  pgml_client_t *c;
   int status;
 
-  if ((c = pgmlctl_client(ctx)) == NULL)
-    return PGMLCTL_EXIT_LOCAL;
-  status = pgmlctl_check(ctx, "RemovePipeline",
-                         pgml_database_remove_pipeline_sync(c, &req, &r, &co, &res), &res);
+  status = pgmlctl_call(ctx, PGML_DATABASE_REMOVE_PIPELINE, pgml_v1_RemovePipelineRequest_fields,
+                        &req, pgml_v1_RemovePipelineResponse_fields, &r);
   if (status != 0)
     return status;
   pb_release(pgml_v1_RemovePipelineResponse_fields, &r);
-  if (ctx->json)
-    return pgmlctl_json_out(json_pack("{s:s, s:s, s:b}", "collection", a->operands[0], "name",
-                                      a->operands[1], "removed", 1));
-  if (!ctx->quiet)
-    printf("removed pipeline %s of %s\n", a->operands[1], a->operands[0]);
-  return PGMLCTL_EXIT_OK;
+  return pgmlctl_report(ctx, json_pack("{s:s, s:s, s:b}", "collection", a->operands[0], "name",
+                                       a->operands[1], "removed", 1),
+                        "removed pipeline %s of %s", a->operands[1], a->operands[0]);
 }

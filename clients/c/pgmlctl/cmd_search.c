@@ -51,16 +51,13 @@ static int show(const pgmlctl_ctx_t *ctx, const pgml_v1_SearchResponse *r)
 {
   if (ctx->json) {
     json_t *arr = json_array();
-    for (pb_size_t i = 0; arr != NULL && i < r->results_count; i++) {
+    for (pb_size_t i = 0; i < r->results_count; i++) {
       const pgml_v1_SearchResult *h = &r->results[i];
-      if (json_array_append_new(arr, json_pack("{s:f, s:s, s:I, s:s, s:o}", "score", h->score,
-                                               "document_id", pgmlctl_str(h->document_id),
-                                               "chunk_index", (json_int_t)h->chunk_index,
-                                               "chunk", pgmlctl_str(h->chunk), "metadata",
-                                               pgmlctl_json_field(h->metadata))) < 0) {
-        json_decref(arr);
-        arr = NULL;
-      }
+      pgmlctl_json_push(&arr, json_pack("{s:f, s:s, s:I, s:s, s:o}", "score", h->score,
+                                        "document_id", pgmlctl_str(h->document_id),
+                                        "chunk_index", (json_int_t)h->chunk_index, "chunk",
+                                        pgmlctl_str(h->chunk), "metadata",
+                                        pgmlctl_json_field(h->metadata)));
     }
     return pgmlctl_json_out(arr);
   }
@@ -74,47 +71,30 @@ static int show(const pgmlctl_ctx_t *ctx, const pgml_v1_SearchResponse *r)
     }
     return PGMLCTL_EXIT_OK;
   }
-  if (r->results_count == 0) {
-    printf("(no results)\n");
-    return PGMLCTL_EXIT_OK;
-  }
   static const char *const head[] = {"#", "SCORE", "DOCUMENT", "CHUNK", "METADATA", "TEXT"};
   pgmlctl_table_t *t = pgmlctl_table_new(6, head);
-  for (pb_size_t i = 0; t != NULL && i < r->results_count; i++) {
+  for (pb_size_t i = 0; i < r->results_count; i++) {
     const pgml_v1_SearchResult *h = &r->results[i];
     char rank[16], score[32], chunk[16];
     snprintf(rank, sizeof(rank), "%u", (unsigned)i + 1);
     snprintf(score, sizeof(score), "%.4f", h->score);
     snprintf(chunk, sizeof(chunk), "%u", h->chunk_index);
     const char *row[] = {rank, score, h->document_id, chunk, h->metadata, h->chunk};
-    if (pgmlctl_table_add(t, row) < 0) {
-      pgmlctl_table_free(t);
-      t = NULL;
-    }
+    pgmlctl_table_row(&t, row);
   }
-  if (t == NULL) {
-    fprintf(stderr, "pgmlctl: out of memory\n");
-    return PGMLCTL_EXIT_LOCAL;
-  }
-  pgmlctl_table_print(t, stdout, pgmlctl_term_width());
-  pgmlctl_table_free(t);
-  return PGMLCTL_EXIT_OK;
+  return pgmlctl_table_finish(t, pgmlctl_term_width(), "(no results)");
 }
 
 int pgmlctl_cmd_search(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
 {
   pgml_v1_SearchResponse r = pgml_v1_SearchResponse_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
   const char *mode = "vector", *filter = pgmlctl_arg(a, "filter");
   const char *query = a->n_operands > 1 ? a->operands[1] : NULL;
   const char *vec_text = pgmlctl_arg(a, "vector");
   uint32_t top_k = 0, ef = 0;
   float sw = 0, kw = 0, *vec = NULL;
   pb_size_t nvec = 0;
-  pgml_sync_result_t res;
-  pgml_client_t *c;
-  const char *rpc;
-  int rc, status;
+  int status;
 
   if (pgmlctl_arg_choice(a, "mode", &mode) < 0 ||
       pgmlctl_arg_u32(a, "top-k", 1, 100000, &top_k) < 0 ||
@@ -154,34 +134,29 @@ int pgmlctl_cmd_search(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
   }
   if (vec_text != NULL && parse_vector(vec_text, &vec, &nvec) < 0)
     return PGMLCTL_EXIT_USAGE;
-  if ((c = pgmlctl_client(ctx)) == NULL) {
-    free(vec);
-    return PGMLCTL_EXIT_LOCAL;
-  }
 
   if (strcmp(mode, "text") == 0) {
     pgml_v1_TextSearchRequest req = {
       .collection = (char *)a->operands[0], .query = (char *)query, .top_k = top_k,
       .filter = (char *)filter, .pipeline = (char *)pgmlctl_arg(a, "pipeline")};
-    rpc = "TextSearch";
-    rc = pgml_database_text_search_sync(c, &req, &r, &co, &res);
+    status = pgmlctl_call(ctx, PGML_DATABASE_TEXT_SEARCH, pgml_v1_TextSearchRequest_fields, &req,
+                          pgml_v1_SearchResponse_fields, &r);
   } else if (strcmp(mode, "hybrid") == 0) {
     pgml_v1_HybridSearchRequest req = {
       .collection = (char *)a->operands[0], .query = (char *)query, .vector_count = nvec,
       .vector = vec, .top_k = top_k, .filter = (char *)filter, .semantic_weight = sw,
       .keyword_weight = kw, .ef_search = ef, .pipeline = (char *)pgmlctl_arg(a, "pipeline")};
-    rpc = "HybridSearch";
-    rc = pgml_database_hybrid_search_sync(c, &req, &r, &co, &res);
+    status = pgmlctl_call(ctx, PGML_DATABASE_HYBRID_SEARCH, pgml_v1_HybridSearchRequest_fields,
+                          &req, pgml_v1_SearchResponse_fields, &r);
   } else {
     pgml_v1_VectorSearchRequest req = {
       .collection = (char *)a->operands[0], .query = (char *)query, .vector_count = nvec,
       .vector = vec, .top_k = top_k, .filter = (char *)filter, .ef_search = ef,
       .pipeline = (char *)pgmlctl_arg(a, "pipeline"), .exact = pgmlctl_arg_flag(a, "exact")};
-    rpc = "VectorSearch";
-    rc = pgml_database_vector_search_sync(c, &req, &r, &co, &res);
+    status = pgmlctl_call(ctx, PGML_DATABASE_VECTOR_SEARCH, pgml_v1_VectorSearchRequest_fields,
+                          &req, pgml_v1_SearchResponse_fields, &r);
   }
   free(vec);
-  status = pgmlctl_check(ctx, rpc, rc, &res);
   if (status != 0)
     return status;
   status = show(ctx, &r);

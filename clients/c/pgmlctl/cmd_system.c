@@ -84,16 +84,11 @@ int pgmlctl_cmd_info(pgmlctl_ctx_t *ctx, const pgmlctl_args_t *a)
 {
   pgml_v1_ServerInfoRequest req = pgml_v1_ServerInfoRequest_init_zero;
   pgml_v1_ServerInfoResponse r = pgml_v1_ServerInfoResponse_init_zero;
-  pgml_call_options_t co = pgmlctl_call_opts(ctx);
-  pgml_sync_result_t res;
-  pgml_client_t *c;
   int status;
 
   (void)a;
-  if ((c = pgmlctl_client(ctx)) == NULL)
-    return PGMLCTL_EXIT_LOCAL;
-  status = pgmlctl_check(ctx, "ServerInfo", pgml_database_server_info_sync(c, &req, &r, &co, &res),
-                         &res);
+  status = pgmlctl_call(ctx, PGML_DATABASE_SERVER_INFO, pgml_v1_ServerInfoRequest_fields, &req,
+                        pgml_v1_ServerInfoResponse_fields, &r);
   if (status != 0)
     return status;
 

@@ -74,6 +74,21 @@ int pgmlctl_check(const pgmlctl_ctx_t *ctx, const char *rpc, int rc, pgml_sync_r
   return code;
 }
 
+int pgmlctl_call(pgmlctl_ctx_t *ctx, const char *method, const pb_msgdesc_t *req_type,
+                 const void *req, const pb_msgdesc_t *resp_type, void *resp)
+{
+  pgml_call_options_t co = pgmlctl_call_opts(ctx);
+  pgml_sync_result_t res;
+  const char *rpc = strrchr(method, '/');
+  pgml_client_t *c;
+
+  if ((c = pgmlctl_client(ctx)) == NULL)
+    return PGMLCTL_EXIT_LOCAL;
+  return pgmlctl_check(ctx, rpc != NULL ? rpc + 1 : method,
+                       pgml_call_sync(c, method, req_type, req, resp_type, resp, &co, &res),
+                       &res);
+}
+
 /* The command named by argv[i] (and argv[i+1] for a group); *used gets how
  * many words it took.  NULL when there is none: *group_only is set when
  * argv[i] names a group whose sub-command is missing or unknown. */

@@ -2,6 +2,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -50,6 +51,35 @@ int pgmlctl_json_out(json_t *v)
     return PGMLCTL_EXIT_LOCAL;
   }
   return 0;
+}
+
+void pgmlctl_json_push(json_t **arr, json_t *v)
+{
+  if (*arr == NULL) {
+    json_decref(v);
+    return;
+  }
+  /* json_array_append_new() releases v also when it fails. */
+  if (json_array_append_new(*arr, v) < 0) {
+    json_decref(*arr);
+    *arr = NULL;
+  }
+}
+
+int pgmlctl_report(const pgmlctl_ctx_t *ctx, json_t *json, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (ctx->json)
+    return pgmlctl_json_out(json);
+  json_decref(json);
+  if (!ctx->quiet) {
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+  }
+  return PGMLCTL_EXIT_OK;
 }
 
 json_t *pgmlctl_json_field(const char *text)
@@ -186,6 +216,34 @@ void pgmlctl_table_free(pgmlctl_table_t *t)
     free(t->cells[i]);
   free(t->cells);
   free(t);
+}
+
+void pgmlctl_table_row(pgmlctl_table_t **t, const char *const *cells)
+{
+  if (*t != NULL && pgmlctl_table_add(*t, cells) < 0) {
+    pgmlctl_table_free(*t);
+    *t = NULL;
+  }
+}
+
+int pgmlctl_table_finish(pgmlctl_table_t *t, unsigned width, const char *empty, ...)
+{
+  va_list ap;
+
+  if (t == NULL) {
+    fprintf(stderr, "pgmlctl: out of memory\n");
+    return PGMLCTL_EXIT_LOCAL;
+  }
+  if (t->rows == 0) {
+    va_start(ap, empty);
+    vprintf(empty, ap);
+    va_end(ap);
+    putchar('\n');
+  } else {
+    pgmlctl_table_print(t, stdout, width);
+  }
+  pgmlctl_table_free(t);
+  return PGMLCTL_EXIT_OK;
 }
 
 unsigned pgmlctl_term_width(void)

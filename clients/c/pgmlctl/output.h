@@ -25,6 +25,19 @@ void pgmlctl_format_time(int64_t ms, char *buf, size_t len);
  * allocation failed, or stdout could not be written). */
 int pgmlctl_json_out(json_t *v);
 
+/* Appends `v` (stolen: always released on failure) to the array *arr.  When
+ * that fails (v NULL, no memory) *arr is released and set to NULL, which
+ * pgmlctl_json_out() then reports; with *arr already NULL it only releases
+ * v.  So a loop fills an array and checks once, at the end. */
+void pgmlctl_json_push(json_t **arr, json_t *v);
+
+/* With --json writes `json` (stolen) as pgmlctl_json_out() does; otherwise
+ * releases it and, unless --quiet, prints the printf line `fmt` and a
+ * newline.  Returns the exit code. */
+struct pgmlctl_ctx_s;
+int pgmlctl_report(const struct pgmlctl_ctx_s *ctx, json_t *json, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The JSON value of a (json) string field; a string value when `text` is
  * not valid JSON, null for NULL or "".  New reference, or NULL (no memory). */
 json_t *pgmlctl_json_field(const char *text);
@@ -41,6 +54,17 @@ PGML_MUST_CHECK int pgmlctl_table_add(pgmlctl_table_t *t, const char *const *cel
  * lines fit in `width` columns ("..." marks a cut). */
 void pgmlctl_table_print(const pgmlctl_table_t *t, FILE *f, unsigned width);
 void pgmlctl_table_free(pgmlctl_table_t *t);
+
+/* Adds a row as pgmlctl_table_add() does; when that fails *t is freed and
+ * set to NULL, and with *t already NULL nothing happens.  So a loop fills a
+ * table and checks once, in pgmlctl_table_finish(). */
+void pgmlctl_table_row(pgmlctl_table_t **t, const char *const *cells);
+
+/* Prints `t` as pgmlctl_table_print() does, or the printf line `empty` and a
+ * newline when it has no rows, and frees it.  t NULL (an allocation failed)
+ * is reported on stderr.  Returns the exit code. */
+int pgmlctl_table_finish(pgmlctl_table_t *t, unsigned width, const char *empty, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The terminal's width for stdout, or 0 when stdout is not a terminal. */
 unsigned pgmlctl_term_width(void);

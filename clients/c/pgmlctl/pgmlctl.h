@@ -72,6 +72,15 @@ pgml_call_options_t pgmlctl_call_opts(const pgmlctl_ctx_t *ctx);
 int pgmlctl_check(const pgmlctl_ctx_t *ctx, const char *rpc, int rc,
                   pgml_sync_result_t *res);
 
+/* Makes the blocking call `method` (a PGML_DATABASE_* name from
+ * pgml/database.h) with `req`, a struct of req_type, on ctx's client, and
+ * reports its result as pgmlctl_check() does, naming the RPC.  Returns 0 with
+ * `resp` (a struct of resp_type) filled in and owned by the caller, who
+ * releases it with pb_release(resp_type, resp); otherwise the exit code, with
+ * nothing in `resp` to release. */
+int pgmlctl_call(pgmlctl_ctx_t *ctx, const char *method, const pb_msgdesc_t *req_type,
+                 const void *req, const pb_msgdesc_t *resp_type, void *resp);
+
 /* The exit code for a call that completed with `code`. */
 int pgmlctl_exit_for_code(pgml_code_t code);
 

@@ -4,17 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "alloc.h"
 #include "frame.h"
 #include "pgml/client.h"
+#include "sock.h"
 #include "transport.h"
 
-/* Frames gathered into one sendmsg(). */
-#define MAX_IOV 64
 /* Reads per io() call, so that a server sending without pause cannot keep
  * the client from its deadlines and callbacks. */
 #define MAX_READS 64
@@ -24,8 +22,7 @@ typedef struct {
   pgml__transport_t base;
   int fd;
   int connecting;              /* connect() returned EINPROGRESS */
-  pgml__outbuf_t *head;        /* queued frames, oldest first */
-  pgml__outbuf_t *tail;
+  pgml__outq_t out;             /* queued frames, oldest first */
   pgml_frame_reader_t reader;
   uint32_t max_frame;
   struct sockaddr_un addr;
@@ -42,18 +39,13 @@ static int set_err(unix_t *u, int err, const char *what)
 static void unix_close(pgml__transport_t *t)
 {
   unix_t *u = (unix_t *)t;
-  pgml__outbuf_t *b;
 
   if (u->fd >= 0)
     close(u->fd);
   u->fd = -1;
   u->connecting = 0;
   u->base.connected = 0;
-  while ((b = u->head) != NULL) {
-    u->head = b->next;
-    pgml__free(b);
-  }
-  u->tail = NULL;
+  pgml__outq_clear(&u->out);
   pgml_frame_reader_free(&u->reader);
   pgml_frame_reader_init(&u->reader, u->max_frame);
 }
@@ -103,76 +95,42 @@ static void unix_send(pgml__transport_t *t, pgml__outbuf_t *b)
   pgml_frame_put_header(b->data, (uint32_t)b->body_len);
   b->start = b->data;
   b->len = PGML_FRAME_HEADER_SIZE + b->body_len;
-  b->off = 0;
-  b->next = NULL;
-  if (u->tail != NULL)
-    u->tail->next = b;
-  else
-    u->head = b;
-  u->tail = b;
+  pgml__outq_push(&u->out, b);
 }
 
 static int finish_connect(unix_t *u)
 {
-  int so_err = 0;
-  socklen_t len = sizeof(so_err);
+  const char *what;
+  int rc = pgml__sock_connect_result(u->fd, &what);
 
-  if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &so_err, &len) != 0)
-    return set_err(u, -errno, "getsockopt");
-  if (so_err != 0)
-    return set_err(u, -so_err, "connect");
+  if (rc < 0)
+    return set_err(u, rc, what);
   u->connecting = 0;
   u->base.connected = 1;
   return 0;
 }
 
 /* Writes queued frames until the queue is empty or the socket is full. */
-static int flush(unix_t *u)
+static int flush(pgml__transport_t *t)
 {
-  while (u->head != NULL) {
-    struct iovec iov[MAX_IOV];
-    struct msghdr msg;
-    pgml__outbuf_t *b = u->head;
-    ssize_t n;
-    int cnt = 0;
+  unix_t *u = (unix_t *)t;
 
-    for (; b != NULL && cnt < MAX_IOV; b = b->next, cnt++) {
-      iov[cnt].iov_base = b->start + b->off;
-      iov[cnt].iov_len = b->len - b->off;
-    }
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)cnt;
-    /* MSG_NOSIGNAL: a peer that went away is an error to report, not a
-     * SIGPIPE that kills the embedding program. */
-    n = sendmsg(u->fd, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      return set_err(u, -errno, "write");
-    }
-    while (n > 0) {
-      size_t left = u->head->len - u->head->off;
-      if ((size_t)n < left) {
-        u->head->off += (size_t)n;
-        break;
-      }
-      n -= (ssize_t)left;
-      b = u->head;
-      u->head = b->next;
-      pgml__free(b);
-    }
-    if (u->head == NULL)
-      u->tail = NULL;
+  while (u->out.head != NULL) {
+    ssize_t n = pgml__sock_writev(u->fd, &u->out);
+
+    if (n == -EAGAIN)
+      return 0;
+    if (n < 0)
+      return set_err(u, (int)n, "write");
+    pgml__outq_consume(&u->out, (size_t)n);
   }
   return 0;
 }
 
 /* Reads what is there and hands over every whole frame. */
-static int drain(unix_t *u, pgml__frame_fn on_frame, void *ctx)
+static int drain(pgml__transport_t *t, pgml__frame_fn on_frame, void *ctx)
 {
+  unix_t *u = (unix_t *)t;
   int reads;
 
   for (reads = 0; reads < MAX_READS; reads++) {
@@ -189,14 +147,11 @@ static int drain(unix_t *u, pgml__frame_fn on_frame, void *ctx)
                "out of memory for the input buffer of %s", u->addr.sun_path);
       return rc;
     }
-    n = recv(u->fd, space, room, 0);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      return set_err(u, -errno, "read");
-    }
+    n = pgml__sock_recv(u->fd, space, room);
+    if (n == -EAGAIN)
+      return 0;
+    if (n < 0)
+      return set_err(u, (int)n, "read");
     if (n == 0) {
       snprintf(u->base.err, sizeof(u->base.err), "the server closed the connection");
       return -ECONNRESET;
@@ -232,26 +187,7 @@ static int unix_io(pgml__transport_t *t, unsigned revents, pgml__frame_fn on_fra
     if (rc < 0)
       return rc;
   }
-  if (revents & PGML_EV_READ) {
-    rc = drain(u, on_frame, ctx);
-    if (rc < 0)
-      return rc;
-  }
-  rc = flush(u);
-  if (rc < 0) {
-    /* The server may have explained why before it went away (a frame with
-     * id 0); read what it sent so that the reason reaches the caller. */
-    char write_err[sizeof(u->base.err)];
-    int rrc;
-
-    memcpy(write_err, u->base.err, sizeof(write_err));
-    rrc = drain(u, on_frame, ctx);
-    if (rrc < 0 && rrc != -ECONNRESET)
-      return rrc;
-    memcpy(u->base.err, write_err, sizeof(write_err));
-    return rc;
-  }
-  return 0;
+  return pgml__sock_io(t, revents, drain, flush, on_frame, ctx);
 }
 
 static int unix_fd(const pgml__transport_t *t)
@@ -267,7 +203,7 @@ static unsigned unix_events(const pgml__transport_t *t)
     return 0;
   if (u->connecting)
     return PGML_EV_WRITE;
-  return PGML_EV_READ | (u->head != NULL ? PGML_EV_WRITE : 0u);
+  return PGML_EV_READ | (u->out.head != NULL ? PGML_EV_WRITE : 0u);
 }
 
 static const pgml__transport_ops_t unix_ops = {

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -31,11 +30,11 @@
 
 #include "alloc.h"
 #include "pgml/client.h"
+#include "sock.h"
 #include "transport.h"
 #include "ws.h"
 #include "wsframe.h"
 
-#define MAX_IOV 64
 /* Reads per io() call, so that a server sending without pause cannot keep
  * the client from its deadlines and callbacks. */
 #define MAX_READS 64
@@ -65,8 +64,7 @@ typedef struct {
   size_t req_off;
   char resp[PGML_WS_MAX_RESPONSE];
   size_t resp_len;
-  pgml__outbuf_t *head; /* queued frames, oldest first */
-  pgml__outbuf_t *tail;
+  pgml__outq_t out;     /* queued frames, oldest first */
   pgml_ws_reader_t reader;
 } ws_t;
 
@@ -94,17 +92,6 @@ static const char *tls_reason(char *buf, size_t len)
   return buf;
 }
 
-static void drop_queue(ws_t *w)
-{
-  pgml__outbuf_t *b;
-
-  while ((b = w->head) != NULL) {
-    w->head = b->next;
-    pgml__free(b);
-  }
-  w->tail = NULL;
-}
-
 static void ws_close(pgml__transport_t *t)
 {
   ws_t *w = (ws_t *)t;
@@ -127,7 +114,7 @@ static void ws_close(pgml__transport_t *t)
   w->req = NULL;
   w->req_len = w->req_off = 0;
   w->resp_len = 0;
-  drop_queue(w);
+  pgml__outq_clear(&w->out);
   pgml__ws_reader_free(&w->reader);
   pgml__ws_reader_init(&w->reader, w->max_frame);
 }
@@ -149,37 +136,20 @@ static void ws_destroy(pgml__transport_t *t)
   pgml__free(w);
 }
 
-/* Reads up to len bytes: >0 read, 0 nothing to read now, or a negative
- * errno with the reason in err (-ECONNRESET when the server closed). */
-static ssize_t raw_recv(ws_t *w, void *buf, size_t len)
+/* What SSL_read() (reading) or SSL_write() that returned n means, called
+ * at once so that errno is still the call's: n when > 0, 0 when TLS waits
+ * for the socket (want_write says which way), or a negative errno with the
+ * reason in err (-ECONNRESET when the server closed). */
+static ssize_t tls_result(ws_t *w, int n, int reading)
 {
+  const char *op = reading ? "read" : "write";
   char why[200];
-  int n, e;
 
-  if (w->ssl == NULL) {
-    ssize_t r;
-    for (;;) {
-      r = recv(w->fd, buf, len, 0);
-      if (r > 0)
-        return r;
-      if (r == 0)
-        return set_err(w, -ECONNRESET, "the server closed the connection");
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      return set_err(w, -errno, "read(%s): %s", w->hostport, strerror(errno));
-    }
-  }
-  ERR_clear_error();
-  errno = 0;
-  n = SSL_read(w->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
   if (n > 0) {
     w->want_write = 0;
     return n;
   }
-  e = SSL_get_error(w->ssl, n);
-  switch (e) {
+  switch (SSL_get_error(w->ssl, n)) {
   case SSL_ERROR_WANT_READ:
     w->want_write = 0;
     return 0;
@@ -187,62 +157,54 @@ static ssize_t raw_recv(ws_t *w, void *buf, size_t len)
     w->want_write = 1;
     return 0;
   case SSL_ERROR_ZERO_RETURN:
+    if (!reading)
+      break;
     return set_err(w, -ECONNRESET, "the server closed the connection");
   case SSL_ERROR_SYSCALL:
     if (errno != 0 && ERR_peek_error() == 0)
-      return set_err(w, -errno, "read(%s): %s", w->hostport, strerror(errno));
+      return set_err(w, -errno, "%s(%s): %s", op, w->hostport, strerror(errno));
     return set_err(w, -ECONNRESET, "the server closed the connection");
   default:
-    return set_err(w, -EPROTO, "TLS read from %s: %s", w->hostport,
-                   tls_reason(why, sizeof(why)));
+    break;
   }
+  return set_err(w, -EPROTO, "TLS %s %s %s: %s", op, reading ? "from" : "to", w->hostport,
+                 tls_reason(why, sizeof(why)));
+}
+
+/* Reads up to len bytes: >0 read, 0 nothing to read now, or a negative
+ * errno with the reason in err (-ECONNRESET when the server closed). */
+static ssize_t raw_recv(ws_t *w, void *buf, size_t len)
+{
+  if (w->ssl == NULL) {
+    ssize_t r = pgml__sock_recv(w->fd, buf, len);
+    if (r > 0)
+      return r;
+    if (r == 0)
+      return set_err(w, -ECONNRESET, "the server closed the connection");
+    if (r == -EAGAIN)
+      return 0;
+    return set_err(w, (int)r, "read(%s): %s", w->hostport, strerror((int)-r));
+  }
+  ERR_clear_error();
+  errno = 0;
+  return tls_result(w, SSL_read(w->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len), 1);
 }
 
 /* Writes up to len bytes: >0 written, 0 cannot write now, or a negative
  * errno with the reason in err. */
 static ssize_t raw_send(ws_t *w, const void *buf, size_t len)
 {
-  char why[200];
-  int n, e;
-
   if (w->ssl == NULL) {
-    ssize_t r;
-    for (;;) {
-      /* MSG_NOSIGNAL: a peer that went away is an error to report, not a
-       * SIGPIPE that kills the embedding program. */
-      r = send(w->fd, buf, len, MSG_NOSIGNAL);
-      if (r >= 0)
-        return r;
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      return set_err(w, -errno, "write(%s): %s", w->hostport, strerror(errno));
-    }
+    ssize_t r = pgml__sock_send(w->fd, buf, len);
+    if (r >= 0)
+      return r;
+    if (r == -EAGAIN)
+      return 0;
+    return set_err(w, (int)r, "write(%s): %s", w->hostport, strerror((int)-r));
   }
   ERR_clear_error();
   errno = 0;
-  n = SSL_write(w->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-  if (n > 0) {
-    w->want_write = 0;
-    return n;
-  }
-  e = SSL_get_error(w->ssl, n);
-  switch (e) {
-  case SSL_ERROR_WANT_READ:
-    w->want_write = 0;
-    return 0;
-  case SSL_ERROR_WANT_WRITE:
-    w->want_write = 1;
-    return 0;
-  case SSL_ERROR_SYSCALL:
-    if (errno != 0 && ERR_peek_error() == 0)
-      return set_err(w, -errno, "write(%s): %s", w->hostport, strerror(errno));
-    return set_err(w, -ECONNRESET, "the server closed the connection");
-  default:
-    return set_err(w, -EPROTO, "TLS write to %s: %s", w->hostport,
-                   tls_reason(why, sizeof(why)));
-  }
+  return tls_result(w, SSL_write(w->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len), 0);
 }
 
 /* OpenSSL's socket BIO writes with write(), which raises SIGPIPE when the
@@ -258,12 +220,12 @@ static int bio_write(BIO *b, const char *buf, int len)
   ssize_t n;
 
   BIO_clear_retry_flags(b);
-  do
-    n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+  /* On failure errno still holds the send()'s error, which raw_send reads
+   * for SSL_ERROR_SYSCALL. */
+  n = pgml__sock_send(fd, buf, (size_t)len);
+  if (n == -EAGAIN)
     BIO_set_retry_write(b);
-  return (int)n;
+  return n < 0 ? -1 : (int)n;
 }
 
 static int bio_read(BIO *b, char *buf, int len)
@@ -272,12 +234,12 @@ static int bio_read(BIO *b, char *buf, int len)
   ssize_t n;
 
   BIO_clear_retry_flags(b);
-  do
-    n = recv(fd, buf, (size_t)len, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+  /* On failure errno still holds the recv()'s error, which raw_recv reads
+   * for SSL_ERROR_SYSCALL. */
+  n = pgml__sock_recv(fd, buf, (size_t)len);
+  if (n == -EAGAIN)
     BIO_set_retry_read(b);
-  return (int)n;
+  return n < 0 ? -1 : (int)n;
 }
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
@@ -468,13 +430,11 @@ fail:
 
 static int finish_connect(ws_t *w)
 {
-  int so_err = 0;
-  socklen_t len = sizeof(so_err);
+  const char *what;
+  int rc = pgml__sock_connect_result(w->fd, &what);
 
-  if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &so_err, &len) != 0)
-    return set_err(w, -errno, "getsockopt(%s): %s", w->hostport, strerror(errno));
-  if (so_err != 0)
-    return set_err(w, -so_err, "connect(%s): %s", w->hostport, strerror(so_err));
+  if (rc < 0)
+    return set_err(w, rc, "%s(%s): %s", what, w->hostport, strerror(-rc));
   return after_connect(w);
 }
 
@@ -609,13 +569,7 @@ static void queue_frame(ws_t *w, pgml__outbuf_t *b, unsigned op)
   pgml__ws_mask(body, b->body_len, mask);
   b->start = body - hlen;
   b->len = hlen + b->body_len;
-  b->off = 0;
-  b->next = NULL;
-  if (w->tail != NULL)
-    w->tail->next = b;
-  else
-    w->head = b;
-  w->tail = b;
+  pgml__outq_push(&w->out, b);
 }
 
 static void ws_send(pgml__transport_t *t, pgml__outbuf_t *b)
@@ -636,53 +590,30 @@ static int queue_control(ws_t *w, unsigned op, const uint8_t *data, size_t len)
   return 0;
 }
 
-/* Writes queued frames until the queue is empty or the socket is full. */
-static int flush(ws_t *w)
+/* Writes queued frames until the queue is empty or the socket is full.
+ * Without TLS the frames go out gathered; TLS takes one at a time. */
+static int flush(pgml__transport_t *t)
 {
-  while (w->head != NULL) {
+  ws_t *w = (ws_t *)t;
+
+  while (w->out.head != NULL) {
+    const pgml__outbuf_t *b = w->out.head;
     ssize_t n;
 
     if (w->ssl == NULL) {
-      struct iovec iov[MAX_IOV];
-      struct msghdr msg;
-      pgml__outbuf_t *b = w->head;
-      int cnt = 0;
-
-      for (; b != NULL && cnt < MAX_IOV; b = b->next, cnt++) {
-        iov[cnt].iov_base = b->start + b->off;
-        iov[cnt].iov_len = b->len - b->off;
-      }
-      memset(&msg, 0, sizeof(msg));
-      msg.msg_iov = iov;
-      msg.msg_iovlen = (size_t)cnt;
-      n = sendmsg(w->fd, &msg, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR)
-          continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-          return 0;
-        return set_err(w, -errno, "write(%s): %s", w->hostport, strerror(errno));
-      }
+      n = pgml__sock_writev(w->fd, &w->out);
+      if (n == -EAGAIN)
+        return 0;
+      if (n < 0)
+        return set_err(w, (int)n, "write(%s): %s", w->hostport, strerror((int)-n));
     } else {
-      n = raw_send(w, w->head->start + w->head->off, w->head->len - w->head->off);
+      n = raw_send(w, b->start + b->off, b->len - b->off);
       if (n < 0)
         return (int)n;
       if (n == 0)
         return 0;
     }
-    while (n > 0) {
-      pgml__outbuf_t *b = w->head;
-      size_t left = b->len - b->off;
-      if ((size_t)n < left) {
-        b->off += (size_t)n;
-        break;
-      }
-      n -= (ssize_t)left;
-      w->head = b->next;
-      pgml__free(b);
-    }
-    if (w->head == NULL)
-      w->tail = NULL;
+    pgml__outq_consume(&w->out, (size_t)n);
   }
   return 0;
 }
@@ -694,7 +625,7 @@ static void try_close_frame(ws_t *w, unsigned code)
   uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
 
   if (queue_control(w, PGML_WS_CLOSE, p, sizeof(p)) == 0)
-    (void)flush(w);
+    (void)flush(&w->base);
 }
 
 /* Hands over every whole message the reader holds, answers pings, and
@@ -738,8 +669,9 @@ static int dispatch(ws_t *w, pgml__frame_fn on_frame, void *ctx)
 }
 
 /* Reads what is there and hands over every whole message. */
-static int drain(ws_t *w, pgml__frame_fn on_frame, void *ctx)
+static int drain(pgml__transport_t *t, pgml__frame_fn on_frame, void *ctx)
 {
+  ws_t *w = (ws_t *)t;
   int reads;
 
   /* Bytes that arrived behind the upgrade answer are already in. */
@@ -800,26 +732,7 @@ static int ws_io(pgml__transport_t *t, unsigned revents, pgml__frame_fn on_frame
       return rc < 0 ? rc : 0;
     revents |= PGML_EV_READ;   /* frames may have come with the answer */
   }
-  if (revents & PGML_EV_READ) {
-    rc = drain(w, on_frame, ctx);
-    if (rc < 0)
-      return rc;
-  }
-  rc = flush(w);
-  if (rc < 0) {
-    /* The server may have explained why before it went away (a frame with
-     * id 0, a close frame); read it so that the reason reaches the caller. */
-    char write_err[sizeof(w->base.err)];
-    int rrc;
-
-    memcpy(write_err, w->base.err, sizeof(write_err));
-    rrc = drain(w, on_frame, ctx);
-    if (rrc < 0 && rrc != -ECONNRESET)
-      return rrc;
-    memcpy(w->base.err, write_err, sizeof(write_err));
-    return rc;
-  }
-  return 0;
+  return pgml__sock_io(t, revents, drain, flush, on_frame, ctx);
 }
 
 static int ws_fd(const pgml__transport_t *t)
@@ -846,7 +759,7 @@ static unsigned ws_events(const pgml__transport_t *t)
     ev = PGML_EV_READ;
     break;
   case WS_OPEN:
-    ev = PGML_EV_READ | (w->head != NULL ? PGML_EV_WRITE : 0u);
+    ev = PGML_EV_READ | (w->out.head != NULL ? PGML_EV_WRITE : 0u);
     break;
   case WS_IDLE:
     break;
