@@ -25,6 +25,11 @@ typedef struct pl_state_s {
   int rollback_first;
   pgmld_svc_added_fn added;         /* sub-flow: where to go when done */
   void (*processed)(pgmld_svc_job_t *job);  /* after the chunk INSERTs are queued */
+  /* A handler started by pl_serve(): its first round trip and the context
+   * of a build failure (static strings). */
+  const char *lock;                 /* NULL: read the catalog unlocked, no BEGIN */
+  pgmld_svc_next_fn first;
+  const char *what;
 } pl_state_t;
 
 typedef struct pl_job_s {
@@ -93,16 +98,6 @@ static pl_job_t *pl_new(pgmld_call_t *call, const char *collection, const char *
   }
   pj->job.sub = &pj->s;
   return pj;
-}
-
-/* pl_new() and start: the job owns itself from here. */
-static void pl_start(pgmld_call_t *call, const char *collection, const char *name,
-                     void (*ready)(pgmld_svc_job_t *job))
-{
-  pl_job_t *pj = pl_new(call, collection, name);
-
-  if (pj != NULL)
-    pgmld__svc_start(&pj->job, call, ready, pl_destroy);
 }
 
 /* Reads the catalog result into s->coll and finds s->name (if set) in it;
@@ -585,15 +580,64 @@ static void begin_locked(pgmld_svc_job_t *job, const char *lock, pgmld_svc_next_
   catalog_then(job, lock, next, what);
 }
 
-static void list_ready(pgmld_svc_job_t *job)
+/* The first step of every pl_serve() handler: the catalog read (inside
+ * BEGIN with the collection row locked when s->lock is set), then
+ * s->first. */
+static void serve_ready(pgmld_svc_job_t *job)
 {
-  catalog_then(job, "", list_done, "building ListPipelines");
+  pl_state_t *s = S(job);
+
+  if (s->lock != NULL)
+    begin_locked(job, s->lock, s->first, s->what);
+  else
+    catalog_then(job, "", s->first, s->what);
+}
+
+/* pl_new() and start with serve_ready(): `first` gets the catalog result
+ * ([catalog], or [BEGIN, catalog] with `lock`).  `lock` and `what` must be
+ * static strings.  The job owns itself from here; the call is ended when
+ * the job cannot be made. */
+static void pl_serve(pgmld_call_t *call, const char *collection, const char *name,
+                     const char *lock, pgmld_svc_next_fn first, const char *what)
+{
+  pl_job_t *pj = pl_new(call, collection, name);
+
+  if (pj == NULL)
+    return;
+  pj->s.lock = lock;
+  pj->s.first = first;
+  pj->s.what = what;
+  pgmld__svc_start(&pj->job, call, serve_ready, pl_destroy);
+}
+
+/* Sends the batch built so far and goes on with next(), or ends the call
+ * naming s->what when building it failed (rc < 0). */
+static void run_built(pgmld_svc_job_t *job, int rc, pgmld_svc_next_fn next)
+{
+  if (rc < 0) {
+    pgmld__svc_fail_build(job, rc, S(job)->what);
+    return;
+  }
+  pgmld__svc_run(job, 0, next);
+}
+
+/* Appends the statement `prefix` followed by a pipeline id. */
+static int by_id_sql(pgmld_svc_batch_t *batch, const char *prefix, int64_t id)
+{
+  pgmld_sqlbuf_t *sb;
+  int rc = pgmld__svc_batch_add(batch, &sb);
+
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append(sb, prefix);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_append_int64(sb, id);
+  return rc;
 }
 
 static void list_pipelines(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__ListPipelinesRequest *req = (const Pgml__V1__ListPipelinesRequest *)request;
-  pl_start(call, req->collection, NULL, list_ready);
+  pl_serve(call, req->collection, NULL, NULL, list_done, "building ListPipelines");
 }
 
 /* ------------------------------------------------------------ Enable */
@@ -612,7 +656,7 @@ static void enable_committed(pgmld_svc_job_t *job, PGresult *const *res, size_t 
 static void enable_processed(pgmld_svc_job_t *job)
 {
   if (pgmld__svc_batch_sql(&job->batch, "COMMIT") < 0) {
-    pgmld__svc_fail_nomem(job, "building EnablePipeline");
+    pgmld__svc_fail_nomem(job, S(job)->what);
     return;
   }
   pgmld__svc_run(job, 0, enable_committed);
@@ -629,36 +673,23 @@ static void enable_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
                           const pgmld_status_t *st)
 {
   pl_state_t *s = S(job);
-  pgmld_sqlbuf_t *sb;
   int rc;
 
   (void)n;
   (void)st;
   if (catalog_find(job, res[1]) < 0)
     return;
-  rc = pgmld__svc_batch_add(&job->batch, &sb);
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, "UPDATE pgmld.pipelines SET enabled = true WHERE id = ");
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append_int64(sb, s->p->id);
+  rc = by_id_sql(&job->batch, "UPDATE pgmld.pipelines SET enabled = true WHERE id = ", s->p->id);
   if (rc == 0)
     rc = docs_sql(&job->batch, s->p, s->collection_id, 1);
-  if (rc < 0) {
-    pgmld__svc_fail_build(job, rc, "building EnablePipeline");
-    return;
-  }
-  pgmld__svc_run(job, 0, enable_missing);
-}
-
-static void enable_ready(pgmld_svc_job_t *job)
-{
-  begin_locked(job, " FOR UPDATE OF c", enable_locked, "building EnablePipeline");
+  run_built(job, rc, enable_missing);
 }
 
 static void enable_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__EnablePipelineRequest *req = (const Pgml__V1__EnablePipelineRequest *)request;
-  pl_start(call, req->collection, req->name, enable_ready);
+  pl_serve(call, req->collection, req->name, " FOR UPDATE OF c", enable_locked,
+           "building EnablePipeline");
 }
 
 /* ------------------------------------------------------------ Disable */
@@ -691,16 +722,23 @@ static void disable_ready(pgmld_svc_job_t *job)
   if (rc == 0)
     rc = pgmld_sqlbuf_append_text(sb, s->name);
   if (rc < 0) {
-    pgmld__svc_fail_build(job, rc, "building DisablePipeline");
+    pgmld__svc_fail_build(job, rc, s->what);
     return;
   }
-  catalog_then(job, "", disable_done, "building DisablePipeline");
+  catalog_then(job, "", disable_done, s->what);
 }
 
 static void disable_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__DisablePipelineRequest *req = (const Pgml__V1__DisablePipelineRequest *)request;
-  pl_start(call, req->collection, req->name, disable_ready);
+  pl_job_t *pj = pl_new(call, req->collection, req->name);
+
+  /* Not pl_serve(): the UPDATE goes in the same round trip as the catalog
+   * read, before it, so that the reply shows the new state. */
+  if (pj == NULL)
+    return;
+  pj->s.what = "building DisablePipeline";
+  pgmld__svc_start(&pj->job, call, disable_ready, pl_destroy);
 }
 
 /* ------------------------------------------------------------ Remove */
@@ -733,31 +771,18 @@ static void remove_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
     rc = pgmld_sqlbuf_append(sb, "DROP TABLE IF EXISTS ");
   if (rc == 0)
     rc = pgmld_sqlbuf_append_chunks_table(sb, s->p->id);
-  if (rc == 0) {
-    rc = pgmld__svc_batch_add(&job->batch, &sb);
-    if (rc == 0)
-      rc = pgmld_sqlbuf_append(sb, "DELETE FROM pgmld.pipelines WHERE id = ");
-  }
   if (rc == 0)
-    rc = pgmld_sqlbuf_append_int64(sb, s->p->id);
+    rc = by_id_sql(&job->batch, "DELETE FROM pgmld.pipelines WHERE id = ", s->p->id);
   if (rc == 0)
     rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
-  if (rc < 0) {
-    pgmld__svc_fail_build(job, rc, "building RemovePipeline");
-    return;
-  }
-  pgmld__svc_run(job, 0, remove_done);
-}
-
-static void remove_ready(pgmld_svc_job_t *job)
-{
-  begin_locked(job, " FOR UPDATE OF c", remove_locked, "building RemovePipeline");
+  run_built(job, rc, remove_done);
 }
 
 static void remove_pipeline(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__RemovePipelineRequest *req = (const Pgml__V1__RemovePipelineRequest *)request;
-  pl_start(call, req->collection, req->name, remove_ready);
+  pl_serve(call, req->collection, req->name, " FOR UPDATE OF c", remove_locked,
+           "building RemovePipeline");
 }
 
 /* ------------------------------------------------------------ Status */
@@ -816,22 +841,13 @@ static void status_found(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   A(")");
 #undef T
 #undef A
-  if (rc < 0) {
-    pgmld__svc_fail_build(job, rc, "building PipelineStatus");
-    return;
-  }
-  pgmld__svc_run(job, 0, status_done);
-}
-
-static void status_ready(pgmld_svc_job_t *job)
-{
-  catalog_then(job, "", status_found, "building PipelineStatus");
+  run_built(job, rc, status_done);
 }
 
 static void pipeline_status(pgmld_call_t *call, const ProtobufCMessage *request)
 {
   const Pgml__V1__PipelineStatusRequest *req = (const Pgml__V1__PipelineStatusRequest *)request;
-  pl_start(call, req->collection, req->name, status_ready);
+  pl_serve(call, req->collection, req->name, NULL, status_found, "building PipelineStatus");
 }
 
 const pgmld_handler_entry_t pgmld_pipelines_handlers[] = {

@@ -31,6 +31,8 @@
 #include <pgml/uv.h>
 #include <pgml/v1/database.pb.h>
 
+#include "../common/client_loop.h"
+
 #define POOL_SIZE 3
 #define INFLIGHT 1000
 /* Bounds on waiting for the daemon: attempts, not a timing assertion. */
@@ -44,14 +46,6 @@ static struct {
   char conf[128];
   pid_t pid;
 } d = {.pid = -1};
-
-static void sleep_ms(unsigned ms)
-{
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
 
 static void print_log(void)
 {
@@ -122,7 +116,7 @@ static int start_daemon(void)
     }
     if (ping_once() == 0)
       return 0;
-    sleep_ms(ATTEMPT_MS);
+    pgml_test_sleep_ms(ATTEMPT_MS);
   }
   fprintf(stderr, "pgmld did not answer a Ping on %s\n", d.sock);
   print_log();
@@ -141,7 +135,7 @@ static int stop_daemon(void)
   for (i = 0; i < START_ATTEMPTS; i++) {
     if (waitpid(d.pid, &status, WNOHANG) == d.pid)
       break;
-    sleep_ms(ATTEMPT_MS);
+    pgml_test_sleep_ms(ATTEMPT_MS);
   }
   if (i == START_ATTEMPTS) {
     kill(d.pid, SIGKILL);
@@ -188,14 +182,6 @@ static int group_teardown(void **state)
 /* ------------------------------------------- 1,000 Pings on one connection */
 
 typedef struct {
-  uint64_t id;
-  uint8_t data[64];
-  size_t len;
-  int runs;
-  int ok;
-} slot_t;
-
-typedef struct {
   int closes;
   int last_fd;
 } conn_watch_t;
@@ -211,59 +197,12 @@ static void on_watch(pgml_client_t *c, int fd, unsigned events, void *ud)
   w->last_fd = fd;
 }
 
-static void on_slot(pgml_client_t *c, const pgml_result_t *res, void *msg, void *ud)
-{
-  const pgml_v1_PingResponse *r = msg;
-  slot_t *s = ud;
-
-  (void)c;
-  s->runs++;
-  if (res->code != PGML_OK) {
-    fprintf(stderr, "Ping %llu: %s: %s\n", (unsigned long long)s->id,
-            pgml_code_name(res->code), res->message);
-    return;
-  }
-  s->ok = s->len == 0 ? (r->data == NULL || r->data->size == 0)
-                      : (r->data != NULL && r->data->size == s->len &&
-                         memcmp(r->data->bytes, s->data, s->len) == 0);
-}
-
-/* Drives `c` with poll() until nothing is pending, the way any event loop
- * would: watch pgml_client_fd() for pgml_client_events(), wake up after
- * pgml_client_next_timeout_ms(), call pgml_client_step(). */
-static void drive(pgml_client_t *c, size_t *max_steps)
-{
-  size_t steps = 0;
-
-  while (pgml_client_pending(c) > 0) {
-    struct pollfd p = {pgml_client_fd(c), 0, 0};
-    unsigned ev = pgml_client_events(c), rev = 0;
-    int timeout = pgml_client_next_timeout_ms(c);
-
-    assert_true(++steps < 1000000);
-    p.events = (short)((ev & PGML_EV_READ ? POLLIN : 0) | (ev & PGML_EV_WRITE ? POLLOUT : 0));
-    if (p.fd >= 0) {
-      assert_true(poll(&p, 1, timeout) >= 0);
-      if (p.revents & (POLLIN | POLLHUP | POLLERR))
-        rev |= PGML_EV_READ;
-      if (p.revents & (POLLOUT | POLLERR))
-        rev |= PGML_EV_WRITE;
-    } else {
-      assert_true(timeout >= 0);
-      sleep_ms((unsigned)timeout);
-    }
-    assert_int_equal(pgml_client_step(c, rev), 0);
-  }
-  if (max_steps != NULL)
-    *max_steps = steps;
-}
-
 static void test_thousand_in_flight(void **state)
 {
   conn_watch_t w = {0, -1};
   pgml_client_options_t co = {.on_watch = on_watch, .watch_ud = &w};
   pgml_call_options_t o = {.timeout_ms = 60000};
-  slot_t *slots = calloc(INFLIGHT, sizeof(*slots));
+  pgml_test_ping_t *slots = calloc(INFLIGHT, sizeof(*slots));
   pgml_client_t *c;
   size_t i, j, steps = 0;
   int fd;
@@ -271,24 +210,9 @@ static void test_thousand_in_flight(void **state)
   (void)state;
   assert_non_null(slots);
   assert_int_equal(pgml_client_new(d.sock, &co, &c), 0);
-  for (i = 0; i < INFLIGHT; i++) {
-    pgml_v1_PingRequest req = pgml_v1_PingRequest_init_zero;
-    struct {
-      pb_size_t size;
-      pb_byte_t bytes[64];
-    } data;
-
-    /* Distinct payloads of varying lengths (0 for the first). */
-    slots[i].len = i == 0 ? 0 : (size_t)snprintf((char *)slots[i].data, sizeof(slots[i].data),
-                                                 "ping %zu of %d %.*s", i, INFLIGHT,
-                                                 (int)(i % 29), "abcdefghijklmnopqrstuvwxyz012");
-    data.size = (pb_size_t)slots[i].len;
-    memcpy(data.bytes, slots[i].data, slots[i].len);
-    req.data = slots[i].len ? (pb_bytes_array_t *)&data : NULL;
-    assert_int_equal(pgml_call(c, "Ping", pgml_v1_PingRequest_fields, &req,
-                               pgml_v1_PingResponse_fields, &o, on_slot, &slots[i],
-                               &slots[i].id), 0);
-  }
+  /* Distinct payloads of varying lengths (0 for the first). */
+  for (i = 0; i < INFLIGHT; i++)
+    pgml_test_ping_send(c, "", i, INFLIGHT, &o, &slots[i]);
   /* All of them are in flight before any is answered. */
   assert_int_equal(pgml_client_pending(c), INFLIGHT);
   fd = pgml_client_fd(c);
@@ -296,7 +220,7 @@ static void test_thousand_in_flight(void **state)
   for (i = 1; i < INFLIGHT; i++)
     for (j = i < 8 ? 0 : i - 8; j < i; j++)
       assert_true(slots[i].id != slots[j].id);
-  drive(c, &steps);
+  pgml_test_drive(c, &steps);
   for (i = 0; i < INFLIGHT; i++) {
     assert_int_equal(slots[i].runs, 1);
     if (!slots[i].ok)

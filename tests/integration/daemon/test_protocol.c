@@ -28,6 +28,7 @@
 
 #include "pgml/v1/database.pb-c.h"
 #include "pgml/v1/frame.pb-c.h"
+#include "pgmld_proc.h"
 
 #define PING "pgml.v1.Database/Ping"
 #define LIST "pgml.v1.Database/ListCollections"
@@ -38,12 +39,7 @@
  * hanging it; never an assertion about how fast anything is. */
 #define WAIT_MS 20000
 
-typedef struct daemon_s {
-  pid_t pid;
-  char dir[256];
-  char sock[300];
-  char log[300];
-} daemon_t;
+typedef pgml_test_proc_t daemon_t;
 
 static daemon_t D;
 /* The daemon a test starts for itself (with other settings).  Global so
@@ -75,84 +71,21 @@ static const char *async_method;
 
 static int connect_sock(const char *path)
 {
-  struct sockaddr_un sa;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-  assert_true(fd >= 0);
-  memset(&sa, 0, sizeof(sa));
-  sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    close(fd);
-    return -errno;
-  }
-  return fd;
+  return pgml_test_connect(path);
 }
 
 static void send_all(int fd, const void *buf, size_t len)
 {
-  const uint8_t *p = buf;
-
-  while (len > 0) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      fail_msg("send: %s", strerror(errno));
-    p += n;
-    len -= (size_t)n;
-  }
-}
-
-/* Reads exactly len bytes.  Returns 1, 0 on EOF before any byte, -1 on EOF
- * or reset part way.  Fails the test if nothing comes within WAIT_MS. */
-static int read_exact(int fd, uint8_t *buf, size_t len)
-{
-  size_t got = 0;
-
-  while (got < len) {
-    struct pollfd pfd = {fd, POLLIN, 0};
-    ssize_t n;
-    int rc = poll(&pfd, 1, WAIT_MS);
-    if (rc < 0 && errno == EINTR)
-      continue;
-    if (rc == 0)
-      fail_msg("no answer from pgmld within %d ms", WAIT_MS);
-    n = recv(fd, buf + got, len - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && errno == ECONNRESET)
-      return got == 0 ? 0 : -1;
-    if (n < 0)
-      fail_msg("recv: %s", strerror(errno));
-    if (n == 0)
-      return got == 0 ? 0 : -1;
-    got += (size_t)n;
-  }
-  return 1;
+  pgml_test_send_all(fd, buf, len);
 }
 
 /* The next frame from pgmld, decoded; NULL when the connection closed. */
 static Pgml__V1__Frame *read_frame(int fd)
 {
-  uint8_t hdr[4], *body;
-  uint32_t len;
-  Pgml__V1__Frame *f;
-  int rc = read_exact(fd, hdr, 4);
+  Pgml__V1__Frame *f = pgml_test_read_frame(fd, MAX_FRAME, WAIT_MS);
 
-  if (rc == 0)
-    return NULL;
-  assert_int_equal(rc, 1);
-  len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
-        ((uint32_t)hdr[2] << 8) | hdr[3];
-  assert_true(len <= MAX_FRAME);
-  body = malloc(len ? len : 1);
-  assert_non_null(body);
-  assert_int_equal(read_exact(fd, body, len), 1);
-  f = pgml__v1__frame__unpack(NULL, len, body);
-  free(body);
-  assert_non_null(f);
-  assert_int_equal(f->kind, PGML__V1__FRAME__KIND__RESPONSE);
+  if (f != NULL)
+    assert_int_equal(f->kind, PGML__V1__FRAME__KIND__RESPONSE);
   return f;
 }
 
@@ -171,12 +104,6 @@ static void expect_closed(int fd)
              (unsigned long long)f->id, f->code, f->message);
 }
 
-static void assert_contains(const char *haystack, const char *needle)
-{
-  if (haystack == NULL || strstr(haystack, needle) == NULL)
-    fail_msg("\"%s\" does not contain \"%s\"", haystack ? haystack : "(null)", needle);
-}
-
 /* Reads one frame and checks id, code and (when given) a message part. */
 static void expect_response(int fd, uint64_t id, int code, const char *needle)
 {
@@ -190,7 +117,7 @@ static void expect_response(int fd, uint64_t id, int code, const char *needle)
              (unsigned long long)id, code, (unsigned long long)f->id, f->code,
              f->message);
   if (needle != NULL)
-    assert_contains(f->message, needle);
+    pgml_test_assert_contains(f->message, needle);
   free_frame(f);
 }
 
@@ -311,88 +238,40 @@ static void daemon_start(daemon_t *d, const char *const *extra)
 {
   const char *bin = getenv("PGMLD_BIN");
   const char *url = getenv("PGMLD_TEST_DATABASE_URL");
-  const char *tmp = getenv("TMPDIR");
   char frame[32], inflight[32];
   int i;
 
   if (bin == NULL || url == NULL)
     fail_msg("PGMLD_BIN and PGMLD_TEST_DATABASE_URL must be set (run under ctest)");
-  snprintf(d->dir, sizeof(d->dir), "%s/pgmld-proto-XXXXXX", tmp ? tmp : "/tmp");
-  assert_non_null(mkdtemp(d->dir));
-  /* A caller may have chosen the socket path. */
-  if (d->sock[0] == '\0')
-    snprintf(d->sock, sizeof(d->sock), "%s/pgmld.sock", d->dir);
-  snprintf(d->log, sizeof(d->log), "%s/pgmld.log", d->dir);
+  /* A caller may have chosen the socket path: pgml_test_proc_dir() keeps it. */
+  pgml_test_proc_dir(d, "pgmld-proto");
   snprintf(frame, sizeof(frame), "%d", MAX_FRAME);
   snprintf(inflight, sizeof(inflight), "%d", MAX_INFLIGHT);
-
-  d->pid = fork();
-  assert_true(d->pid >= 0);
-  if (d->pid == 0) {
+  {
     const char *argv[32] = {bin, "--server-socket-path", d->sock, "--database-url", url,
                             "--limits-max-frame-size", frame,
                             "--limits-max-inflight-per-conn", inflight,
                             "--server-shutdown-grace-ms", "20s",
                             "--log-level", "debug"};
-    int n = 13, fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int n = 13;
+
     for (i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
       argv[n++] = extra[i];
     argv[n] = NULL;
-    if (fd >= 0) {
-      dup2(fd, STDERR_FILENO);
-      dup2(fd, STDOUT_FILENO);
-    }
-    execv(bin, (char *const *)argv);
-    _exit(127);
+    pgml_test_proc_spawn(d, argv, NULL, NULL);
   }
-  /* Wait until it listens (or died). */
-  for (i = 0; i < WAIT_MS / 20; i++) {
-    int status, fd = connect_sock(d->sock);
-    if (fd >= 0) {
-      close(fd);
-      return;
-    }
-    if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-      d->pid = 0;
-      fail_msg("pgmld exited during start-up (status %d); see %s", status, d->log);
-    }
-    usleep(20000);
-  }
-  fail_msg("pgmld did not listen on %s within %d ms; see %s", d->sock, WAIT_MS, d->log);
+  pgml_test_proc_wait_listening(d, WAIT_MS);
 }
 
 /* Waits for the daemon to exit; returns its exit status (or 128+signal). */
 static int daemon_wait(daemon_t *d)
 {
-  int i, status;
-
-  for (i = 0; i < WAIT_MS / 20; i++) {
-    pid_t r = waitpid(d->pid, &status, WNOHANG);
-    if (r == d->pid) {
-      d->pid = 0;
-      if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-      return 128 + WTERMSIG(status);
-    }
-    usleep(20000);
-  }
-  fail_msg("pgmld did not exit within %d ms", WAIT_MS);
-  return -1;
+  return pgml_test_proc_wait_exit(d, WAIT_MS);
 }
 
 static void daemon_cleanup(daemon_t *d)
 {
-  char cmd[600];
-
-  if (d->pid > 0) {
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    d->pid = 0;
-  }
-  /* Keep the log of a failed run next to the test's output. */
-  snprintf(cmd, sizeof(cmd), "tail -n 40 '%s' >&2; rm -rf '%s'", d->log, d->dir);
-  if (getenv("PGMLD_TEST_KEEP") == NULL && system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", d->dir);
+  pgml_test_proc_cleanup(d, 40);
 }
 
 /* Probes for a method answered asynchronously: two requests with the same
@@ -413,7 +292,7 @@ static void find_async_method(void)
   if (f->code == PGML__V1__CODE__UNIMPLEMENTED) {
     /* Not registered yet: the documented answer for a method without a
      * handler. */
-    assert_contains(f->message, LIST " is not implemented by this server");
+    pgml_test_assert_contains(f->message, LIST " is not implemented by this server");
     print_message("note: %s is not implemented by this pgmld; the tests that "
                   "need a call in flight are skipped\n", LIST);
   } else {
@@ -458,32 +337,10 @@ static int group_teardown(void **state)
   return 0;
 }
 
-/* The whole of a (small) file, NUL-terminated; the caller frees it. */
-static char *read_file(const char *path)
-{
-  FILE *fp = fopen(path, "r");
-  char *text = NULL;
-  size_t len = 0, cap = 0, n;
-
-  assert_non_null(fp);
-  do {
-    if (cap - len < 4096) {
-      cap = cap * 2 + 8192;
-      text = realloc(text, cap);
-      assert_non_null(text);
-    }
-    n = fread(text + len, 1, cap - len - 1, fp);
-    len += n;
-  } while (n > 0);
-  fclose(fp);
-  text[len] = '\0';
-  return text;
-}
-
 /* How many times needle occurs in the daemon's log. */
 static int log_count(const daemon_t *d, const char *needle)
 {
-  char *log = read_file(d->log);
+  char *log = pgml_test_read_file(d->log);
   const char *p = log;
   int n = 0;
 
@@ -606,13 +463,13 @@ static void test_bad_frames_keep_connection(void **state)
   close(fd);
   /* Each refusal is one log line with the reason and the peer. */
   {
-    char *log = read_file(D.log), want[96];
+    char *log = pgml_test_read_file(D.log), want[96];
     snprintf(want, sizeof(want), "rejected a 0-byte frame (empty): a REQUEST needs a "
              "non-zero id");
-    assert_contains(log, want);
+    pgml_test_assert_contains(log, want);
     snprintf(want, sizeof(want), "unix:pid=%ld,", (long)getpid());
-    assert_contains(log, want);
-    assert_contains(log, "rejected a 8-byte frame: frame of 8 bytes is not a pgml.v1.Frame");
+    pgml_test_assert_contains(log, want);
+    pgml_test_assert_contains(log, "rejected a 8-byte frame: frame of 8 bytes is not a pgml.v1.Frame");
     free(log);
   }
 }
@@ -673,7 +530,7 @@ static void test_oversized_frame_closes(void **state)
   assert_int_equal(f->code, PGML__V1__CODE__RESOURCE_EXHAUSTED);
   snprintf(want, sizeof(want), "frame of %d bytes exceeds limits.max_frame_size (%d)",
            MAX_FRAME + 1, MAX_FRAME);
-  assert_contains(f->message, want);
+  pgml_test_assert_contains(f->message, want);
   snprintf(want, sizeof(want), "{\"limit\":\"max_frame_size\",\"value\":%d}", MAX_FRAME);
   assert_string_equal(f->details, want);
   free_frame(f);
@@ -808,7 +665,7 @@ static void test_duplicate_inflight_id(void **state)
   assert_non_null(f1);
   assert_int_equal(f1->id, 7);
   assert_int_equal(f1->code, PGML__V1__CODE__INVALID_ARGUMENT);
-  assert_contains(f1->message, "request id 7 is already in flight on this connection");
+  pgml_test_assert_contains(f1->message, "request id 7 is already in flight on this connection");
   expect_response(fd, 8, PGML__V1__CODE__OK, NULL);
   f2 = read_frame(fd);
   assert_non_null(f2);
@@ -871,7 +728,7 @@ static void test_max_inflight(void **state)
     if (f->code == PGML__V1__CODE__RESOURCE_EXHAUSTED) {
       char want[96];
       snprintf(want, sizeof(want), "limits.max_inflight_per_conn is %d", MAX_INFLIGHT);
-      assert_contains(f->message, want);
+      pgml_test_assert_contains(f->message, want);
       assert_true(f->id > MAX_INFLIGHT);
       refused++;
     } else {
@@ -1005,7 +862,7 @@ static void test_max_connections(void **state)
   assert_non_null(f);
   assert_int_equal(f->id, 0);
   assert_int_equal(f->code, PGML__V1__CODE__RESOURCE_EXHAUSTED);
-  assert_contains(f->message, "too many connections: limits.max_connections (2)");
+  pgml_test_assert_contains(f->message, "too many connections: limits.max_connections (2)");
   assert_string_equal(f->details, "{\"limit\":\"max_connections\",\"value\":2}");
   free_frame(f);
   expect_closed(c);
@@ -1054,8 +911,8 @@ static void test_stale_socket_and_second_instance(void **state)
     fd = connect_sock(X.sock);
     assert_true(fd >= 0);
     ping_ok(fd, 1);
-    log = read_file(X.log);
-    assert_contains(log, "removed the stale socket");
+    log = pgml_test_read_file(X.log);
+    pgml_test_assert_contains(log, "removed the stale socket");
     free(log);
   }
 
@@ -1263,7 +1120,7 @@ static void test_server_inflight_bytes_refused(void **state)
     seen |= 1 << f->id;
     if (f->id == 2) {
       assert_int_equal(f->code, PGML__V1__CODE__RESOURCE_EXHAUSTED);
-      assert_contains(f->message, "over limits.max_server_inflight_bytes (4096)");
+      pgml_test_assert_contains(f->message, "over limits.max_server_inflight_bytes (4096)");
       assert_string_equal(f->details,
                           "{\"limit\":\"max_server_inflight_bytes\",\"value\":4096}");
     } else {
@@ -1472,7 +1329,7 @@ static void test_shutdown_gives_up_on_stuck_calls(void **state)
   assert_non_null(f);
   assert_int_equal(f->id, 2);
   assert_int_equal(f->code, PGML__V1__CODE__UNAVAILABLE);
-  assert_contains(f->message, "pgmld shut down before the call finished");
+  pgml_test_assert_contains(f->message, "pgmld shut down before the call finished");
   free_frame(f);
   expect_closed(fd);
   close(fd);
@@ -1523,7 +1380,7 @@ static void test_config_error_exit_status(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 2);
-    assert_contains(out, cases[i].needle);
+    pgml_test_assert_contains(out, cases[i].needle);
   }
 }
 

@@ -31,6 +31,7 @@
 
 #include "pgml/v1/database.pb-c.h"
 #include "pgml/v1/frame.pb-c.h"
+#include "pgmld_proc.h"
 
 #define PING "pgml.v1.Database/Ping"
 #define LIST "pgml.v1.Database/ListCollections"
@@ -41,10 +42,7 @@
 #define WAIT_MS 30000
 
 typedef struct daemon_s {
-  pid_t pid;
-  char dir[256];
-  char sock[300];       /* where clients connect */
-  char log[300];
+  pgml_test_proc_t proc; /* pid, directory, client socket, log */
   char conf[300];
   char notify[300];     /* our NOTIFY_SOCKET, "" for none */
   int notify_fd;        /* the test's end of it */
@@ -59,19 +57,7 @@ static daemon_t D;
 
 static int connect_sock(const char *path)
 {
-  struct sockaddr_un sa;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-  assert_true(fd >= 0);
-  memset(&sa, 0, sizeof(sa));
-  sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  return fd;
+  return pgml_test_connect(path);
 }
 
 static int bind_sock(const char *path, int type)
@@ -91,97 +77,15 @@ static int bind_sock(const char *path, int type)
   return fd;
 }
 
-static void send_all(int fd, const void *buf, size_t len)
-{
-  const uint8_t *p = buf;
-
-  while (len > 0) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      fail_msg("send: %s", strerror(errno));
-    p += n;
-    len -= (size_t)n;
-  }
-}
-
-static int read_exact(int fd, uint8_t *buf, size_t len)
-{
-  size_t got = 0;
-
-  while (got < len) {
-    struct pollfd pfd = {fd, POLLIN, 0};
-    ssize_t n;
-    int rc = poll(&pfd, 1, WAIT_MS);
-    if (rc < 0 && errno == EINTR)
-      continue;
-    if (rc == 0)
-      fail_msg("no answer from pgmld within %d ms", WAIT_MS);
-    n = recv(fd, buf + got, len - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return got == 0 ? 0 : -1;
-    got += (size_t)n;
-  }
-  return 1;
-}
-
 static Pgml__V1__Frame *read_frame(int fd)
 {
-  uint8_t hdr[4], *body;
-  uint32_t len;
-  Pgml__V1__Frame *f;
-  int rc = read_exact(fd, hdr, 4);
-
-  if (rc == 0)
-    return NULL;
-  assert_int_equal(rc, 1);
-  len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
-  body = malloc(len ? len : 1);
-  assert_non_null(body);
-  assert_int_equal(read_exact(fd, body, len), 1);
-  f = pgml__v1__frame__unpack(NULL, len, body);
-  free(body);
-  assert_non_null(f);
-  return f;
+  return pgml_test_read_frame(fd, 0, WAIT_MS);
 }
 
 /* One request frame (length prefix included) sent on fd. */
 static void send_request(int fd, uint64_t id, const char *method, const ProtobufCMessage *msg)
 {
-  Pgml__V1__Frame f = PGML__V1__FRAME__INIT;
-  uint8_t *payload = NULL, *out;
-  size_t plen = 0, n;
-
-  if (msg != NULL) {
-    payload = malloc(protobuf_c_message_get_packed_size(msg) + 1);
-    assert_non_null(payload);
-    plen = protobuf_c_message_pack(msg, payload);
-  }
-  f.id = id;
-  f.kind = PGML__V1__FRAME__KIND__REQUEST;
-  f.method = (char *)method;
-  f.payload.data = payload;
-  f.payload.len = plen;
-  n = pgml__v1__frame__get_packed_size(&f);
-  out = malloc(n + 4);
-  assert_non_null(out);
-  out[0] = (uint8_t)(n >> 24);
-  out[1] = (uint8_t)(n >> 16);
-  out[2] = (uint8_t)(n >> 8);
-  out[3] = (uint8_t)n;
-  pgml__v1__frame__pack(&f, out + 4);
-  send_all(fd, out, n + 4);
-  free(out);
-  free(payload);
-}
-
-static void assert_contains(const char *haystack, const char *needle)
-{
-  if (haystack == NULL || strstr(haystack, needle) == NULL)
-    fail_msg("\"%s\" does not contain \"%s\"", haystack ? haystack : "(null)", needle);
+  pgml_test_send_request(fd, id, method, msg);
 }
 
 /* Reads one answer and checks its id and code; returns it (caller frees). */
@@ -206,28 +110,6 @@ static void ping_ok(int fd, uint64_t id)
   req.data.len = 5;
   send_request(fd, id, PING, &req.base);
   pgml__v1__frame__free_unpacked(expect_answer(fd, id, PGML__V1__CODE__OK), NULL);
-}
-
-/* The whole of a (small) file, NUL-terminated; the caller frees it. */
-static char *read_file(const char *path)
-{
-  FILE *fp = fopen(path, "r");
-  char *text = NULL;
-  size_t len = 0, cap = 0, n;
-
-  assert_non_null(fp);
-  do {
-    if (cap - len < 4096) {
-      cap = cap * 2 + 8192;
-      text = realloc(text, cap);
-      assert_non_null(text);
-    }
-    n = fread(text + len, 1, cap - len - 1, fp);
-    len += n;
-  } while (n > 0);
-  fclose(fp);
-  text[len] = '\0';
-  return text;
 }
 
 __attribute__((format(printf, 2, 3)))
@@ -257,7 +139,7 @@ static void notify_next(daemon_t *d, char *buf, size_t len)
     rc = poll(&pfd, 1, WAIT_MS);
   while (rc < 0 && errno == EINTR);
   if (rc == 0)
-    fail_msg("nothing on NOTIFY_SOCKET within %d ms; see %s", WAIT_MS, d->log);
+    fail_msg("nothing on NOTIFY_SOCKET within %d ms; see %s", WAIT_MS, d->proc.log);
   n = recv(d->notify_fd, buf, len - 1, 0);
   assert_true(n >= 0);
   buf[n] = '\0';
@@ -287,112 +169,79 @@ static void notify_until(daemon_t *d, const char *want, char *seen, size_t seen_
 /* Sets up the directory and the NOTIFY_SOCKET before daemon_start(). */
 static void daemon_prepare(daemon_t *d, int with_notify)
 {
-  const char *tmp = getenv("TMPDIR");
-
   memset(d, 0, sizeof(*d));
   d->notify_fd = -1;
   d->pass_fd = -1;
-  snprintf(d->dir, sizeof(d->dir), "%s/pgmld-sd-XXXXXX", tmp ? tmp : "/tmp");
-  assert_non_null(mkdtemp(d->dir));
-  snprintf(d->sock, sizeof(d->sock), "%s/pgmld.sock", d->dir);
-  snprintf(d->log, sizeof(d->log), "%s/pgmld.log", d->dir);
-  snprintf(d->conf, sizeof(d->conf), "%s/pgmld.conf", d->dir);
+  pgml_test_proc_dir(&d->proc, "pgmld-sd");
+  snprintf(d->conf, sizeof(d->conf), "%s/pgmld.conf", d->proc.dir);
   if (with_notify) {
-    snprintf(d->notify, sizeof(d->notify), "%s/notify.sock", d->dir);
+    snprintf(d->notify, sizeof(d->notify), "%s/notify.sock", d->proc.dir);
     d->notify_fd = bind_sock(d->notify, SOCK_DGRAM);
   }
 }
 
-/* Forks and execs pgmld with `argv` after the binary (NULL-terminated);
- * the environment is set in the child, after fork and before exec, as
- * systemd does (LISTEN_PID must be the daemon's own pid). */
+/* In the child, after fork and before exec: the environment systemd
+ * would give the daemon (LISTEN_PID must be the daemon's own pid). */
+static void child_env(void *arg)
+{
+  const daemon_t *d = arg;
+  char pid[32];
+
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDNAMES");
+  unsetenv("WATCHDOG_USEC");
+  unsetenv("WATCHDOG_PID");
+  if (d->notify[0] != '\0')
+    setenv("NOTIFY_SOCKET", d->notify, 1);
+  if (d->watchdog_usec != NULL)
+    setenv("WATCHDOG_USEC", d->watchdog_usec, 1);
+  if (d->pass_fd >= 0) {
+    /* dup2 clears close-on-exec on the copy, as systemd's fd is. */
+    if (d->pass_fd == 3) {
+      int flags = fcntl(3, F_GETFD);
+      fcntl(3, F_SETFD, flags & ~FD_CLOEXEC);
+    } else if (dup2(d->pass_fd, 3) < 0) {
+      _exit(126);
+    }
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    setenv("LISTEN_FDS", "1", 1);
+    setenv("LISTEN_PID", pid, 1);
+    if (d->fd_names != NULL)
+      setenv("LISTEN_FDNAMES", d->fd_names, 1);
+  }
+}
+
+/* Forks and execs pgmld with `args` after the binary (NULL-terminated),
+ * in the environment child_env() makes. */
 static void daemon_exec(daemon_t *d, const char *const *args)
 {
   const char *bin = getenv("PGMLD_BIN");
+  const char *argv[32] = {bin};
+  int n = 1, i;
 
   if (bin == NULL || getenv("PGMLD_TEST_DATABASE_URL") == NULL)
     fail_msg("PGMLD_BIN and PGMLD_TEST_DATABASE_URL must be set (run under ctest)");
-  d->pid = fork();
-  assert_true(d->pid >= 0);
-  if (d->pid == 0) {
-    const char *argv[32] = {bin};
-    char pid[32];
-    int n = 1, i, fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-    for (i = 0; args[i] != NULL && n < 31; i++)
-      argv[n++] = args[i];
-    argv[n] = NULL;
-    if (fd >= 0) {
-      dup2(fd, STDERR_FILENO);
-      dup2(fd, STDOUT_FILENO);
-    }
-    unsetenv("NOTIFY_SOCKET");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDNAMES");
-    unsetenv("WATCHDOG_USEC");
-    unsetenv("WATCHDOG_PID");
-    if (d->notify[0] != '\0')
-      setenv("NOTIFY_SOCKET", d->notify, 1);
-    if (d->watchdog_usec != NULL)
-      setenv("WATCHDOG_USEC", d->watchdog_usec, 1);
-    if (d->pass_fd >= 0) {
-      /* dup2 clears close-on-exec on the copy, as systemd's fd is. */
-      if (d->pass_fd == 3) {
-        int flags = fcntl(3, F_GETFD);
-        fcntl(3, F_SETFD, flags & ~FD_CLOEXEC);
-      } else if (dup2(d->pass_fd, 3) < 0) {
-        _exit(126);
-      }
-      snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-      setenv("LISTEN_FDS", "1", 1);
-      setenv("LISTEN_PID", pid, 1);
-      if (d->fd_names != NULL)
-        setenv("LISTEN_FDNAMES", d->fd_names, 1);
-    }
-    execv(bin, (char *const *)argv);
-    _exit(127);
-  }
+  for (i = 0; args[i] != NULL && n < 31; i++)
+    argv[n++] = args[i];
+  argv[n] = NULL;
+  pgml_test_proc_spawn(&d->proc, argv, child_env, d);
 }
 
 static int daemon_wait(daemon_t *d)
 {
-  int i, status;
-
-  for (i = 0; i < WAIT_MS / 20; i++) {
-    pid_t r = waitpid(d->pid, &status, WNOHANG);
-    if (r == d->pid) {
-      d->pid = 0;
-      if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-      return 128 + WTERMSIG(status);
-    }
-    usleep(20000);
-  }
-  fail_msg("pgmld did not exit within %d ms; see %s", WAIT_MS, d->log);
-  return -1;
+  return pgml_test_proc_wait_exit(&d->proc, WAIT_MS);
 }
 
 static void daemon_cleanup(daemon_t *d)
 {
-  char cmd[600];
-
-  if (d->pid > 0) {
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    d->pid = 0;
-  }
   if (d->notify_fd >= 0)
     close(d->notify_fd);
   if (d->pass_fd >= 0)
     close(d->pass_fd);
   d->notify_fd = d->pass_fd = -1;
-  if (d->dir[0] == '\0')
-    return;
-  snprintf(cmd, sizeof(cmd), "tail -n 30 '%s' >&2; rm -rf '%s'", d->log, d->dir);
-  if (getenv("PGMLD_TEST_KEEP") == NULL && system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", d->dir);
-  d->dir[0] = '\0';
+  pgml_test_proc_cleanup(&d->proc, 30);
 }
 
 static int teardown(void **state)
@@ -415,20 +264,20 @@ static void test_notify_ready_watchdog_stopping(void **state)
   daemon_prepare(&D, 1);
   D.watchdog_usec = "200000";
   {
-    const char *args[] = {"--server-socket-path", D.sock, "--database-url",
+    const char *args[] = {"--server-socket-path", D.proc.sock, "--database-url",
                           getenv("PGMLD_TEST_DATABASE_URL"), "--log-level", "debug", NULL};
     daemon_exec(&D, args);
   }
   notify_until(&D, "READY=1", seen, sizeof(seen));
   /* Ready means serving: the very next connect succeeds and is answered. */
-  fd = connect_sock(D.sock);
+  fd = connect_sock(D.proc.sock);
   if (fd < 0)
-    fail_msg("READY=1 arrived but %s refuses connections: %s", D.sock, strerror(-fd));
+    fail_msg("READY=1 arrived but %s refuses connections: %s", D.proc.sock, strerror(-fd));
   ping_ok(fd, 1);
-  assert_contains(seen, "STATUS=connecting to PostgreSQL");
-  assert_contains(seen, "STATUS=applying the database migrations");
-  assert_contains(seen, "STATUS=serving on ");
-  assert_contains(strstr(seen, "migrations"), "READY=1");
+  pgml_test_assert_contains(seen, "STATUS=connecting to PostgreSQL");
+  pgml_test_assert_contains(seen, "STATUS=applying the database migrations");
+  pgml_test_assert_contains(seen, "STATUS=serving on ");
+  pgml_test_assert_contains(strstr(seen, "migrations"), "READY=1");
   print_message("notifications before READY:\n%s", seen);
 
   /* Keep-alives at half of WATCHDOG_USEC; a few of them, whatever else
@@ -438,14 +287,14 @@ static void test_notify_ready_watchdog_stopping(void **state)
     watchdogs += strcmp(buf, "WATCHDOG=1") == 0;
   }
   {
-    char *log = read_file(D.log);
-    assert_contains(log, "systemd watchdog: a keep-alive every 100 ms");
+    char *log = pgml_test_read_file(D.proc.log);
+    pgml_test_assert_contains(log, "systemd watchdog: a keep-alive every 100 ms");
     free(log);
   }
 
   ping_ok(fd, 2);
   close(fd);
-  assert_int_equal(kill(D.pid, SIGTERM), 0);
+  assert_int_equal(kill(D.proc.pid, SIGTERM), 0);
   seen[0] = '\0';
   notify_until(&D, "STOPPING=1", seen, sizeof(seen));
   assert_int_equal(daemon_wait(&D), 0);
@@ -462,8 +311,8 @@ static void test_socket_activation(void **state)
   (void)state;
   daemon_prepare(&D, 1);
   /* The socket systemd would have made from ListenStream=. */
-  snprintf(configured, sizeof(configured), "%s/configured.sock", D.dir);
-  D.pass_fd = bind_sock(D.sock, SOCK_STREAM);
+  snprintf(configured, sizeof(configured), "%s/configured.sock", D.proc.dir);
+  D.pass_fd = bind_sock(D.proc.sock, SOCK_STREAM);
   D.fd_names = "pgmld.socket";
   {
     const char *args[] = {"--server-socket-path", configured, "--database-url",
@@ -471,24 +320,24 @@ static void test_socket_activation(void **state)
     daemon_exec(&D, args);
   }
   notify_until(&D, "READY=1", seen, sizeof(seen));
-  fd = connect_sock(D.sock);
+  fd = connect_sock(D.proc.sock);
   assert_true(fd >= 0);
   ping_ok(fd, 1);
   ping_ok(fd, 2);
   /* pgmld never bound the path it was configured with. */
   assert_int_equal(stat(configured, &st), -1);
   {
-    char *log = read_file(D.log), want[400];
+    char *log = pgml_test_read_file(D.proc.log), want[400];
     snprintf(want, sizeof(want), "using the socket systemd passed: fd 3 (pgmld.socket) on %s",
-             D.sock);
-    assert_contains(log, want);
+             D.proc.sock);
+    pgml_test_assert_contains(log, want);
     free(log);
   }
   close(fd);
-  assert_int_equal(kill(D.pid, SIGTERM), 0);
+  assert_int_equal(kill(D.proc.pid, SIGTERM), 0);
   assert_int_equal(daemon_wait(&D), 0);
   /* Not removed at shutdown: it belongs to the socket unit. */
-  assert_int_equal(stat(D.sock, &st), 0);
+  assert_int_equal(stat(D.proc.sock, &st), 0);
   assert_true(S_ISSOCK(st.st_mode));
 }
 
@@ -501,17 +350,17 @@ static void test_socket_activation_wrong_kind(void **state)
 
   (void)state;
   daemon_prepare(&D, 0);
-  snprintf(dgram, sizeof(dgram), "%s/dgram.sock", D.dir);
+  snprintf(dgram, sizeof(dgram), "%s/dgram.sock", D.proc.dir);
   D.pass_fd = bind_sock(dgram, SOCK_DGRAM);
   D.fd_names = "unix";
   {
-    const char *args[] = {"--server-socket-path", D.sock, "--database-url",
+    const char *args[] = {"--server-socket-path", D.proc.sock, "--database-url",
                           getenv("PGMLD_TEST_DATABASE_URL"), NULL};
     daemon_exec(&D, args);
   }
   assert_int_equal(daemon_wait(&D), 1);
-  log = read_file(D.log);
-  assert_contains(log, "socket activation: fd 3 (unix) is an AF_UNIX datagram socket; "
+  log = pgml_test_read_file(D.proc.log);
+  pgml_test_assert_contains(log, "socket activation: fd 3 (unix) is an AF_UNIX datagram socket; "
                        "the Unix listener needs an AF_UNIX stream socket");
   free(log);
 }
@@ -571,7 +420,7 @@ static void test_sighup_reload(void **state)
 
   (void)state;
   daemon_prepare(&D, 1);
-  write_conf(&D, "info", 1000, 4, D.sock);
+  write_conf(&D, "info", 1000, 4, D.proc.sock);
   {
     /* The database URL as a flag: flags stay as given across reloads. */
     const char *args[] = {"--config", D.conf, "--database-url",
@@ -579,7 +428,7 @@ static void test_sighup_reload(void **state)
     daemon_exec(&D, args);
   }
   notify_until(&D, "READY=1", NULL, 0);
-  fd = connect_sock(D.sock);
+  fd = connect_sock(D.proc.sock);
   assert_true(fd >= 0);
   ping_ok(fd, 1);
   assert_int_equal(pool_size(fd, 2), 4);
@@ -589,12 +438,12 @@ static void test_sighup_reload(void **state)
   pgml__v1__frame__free_unpacked(f, NULL);
 
   /* New limits, a smaller pool, and a setting that needs a restart. */
-  snprintf(moved, sizeof(moved), "%s/elsewhere.sock", D.dir);
+  snprintf(moved, sizeof(moved), "%s/elsewhere.sock", D.proc.dir);
   write_conf(&D, "debug", 50, 2, moved);
   /* Calls in flight on the pool when the signal lands. */
   for (i = 0; i < CALLS; i++)
     send_request(fd, 100 + (uint64_t)i, LIST, NULL);
-  assert_int_equal(kill(D.pid, SIGHUP), 0);
+  assert_int_equal(kill(D.proc.pid, SIGHUP), 0);
   /* Every call answered OK, each once, in whatever order the pool ends
    * them. */
   {
@@ -612,48 +461,48 @@ static void test_sighup_reload(void **state)
     }
   }
   notify_until(&D, "RELOADING=1", seen, sizeof(seen));
-  assert_contains(seen, "MONOTONIC_USEC=");
+  pgml_test_assert_contains(seen, "MONOTONIC_USEC=");
   notify_until(&D, "READY=1", seen, sizeof(seen));
-  assert_contains(seen, "STATUS=serving; configuration reloaded (3 changed, 1 need a restart)");
+  pgml_test_assert_contains(seen, "STATUS=serving; configuration reloaded (3 changed, 1 need a restart)");
 
   /* Same connection, new limit, named in the answer. */
   ping_ok(fd, 4);
   f = vector_search(fd, 5, 60, PGML__V1__CODE__INVALID_ARGUMENT);
-  assert_contains(f->message, "top_k: 60 is more than limits.max_top_k (50)");
+  pgml_test_assert_contains(f->message, "top_k: 60 is more than limits.max_top_k (50)");
   pgml__v1__frame__free_unpacked(f, NULL);
   assert_int_equal(pool_size(fd, 6), 2);
 
-  log = read_file(D.log);
-  assert_contains(log, "reload: log.level: INFO -> DEBUG");
-  assert_contains(log, "reload: limits.max_top_k: 1000 -> 50");
-  assert_contains(log, "reload: database.pool_size: 4 -> 2");
-  assert_contains(log, "reload: server.socket_path changed");
-  assert_contains(log, "needs a restart");
-  assert_contains(log, "pool size 4 -> 2");
+  log = pgml_test_read_file(D.proc.log);
+  pgml_test_assert_contains(log, "reload: log.level: INFO -> DEBUG");
+  pgml_test_assert_contains(log, "reload: limits.max_top_k: 1000 -> 50");
+  pgml_test_assert_contains(log, "reload: database.pool_size: 4 -> 2");
+  pgml_test_assert_contains(log, "reload: server.socket_path changed");
+  pgml_test_assert_contains(log, "needs a restart");
+  pgml_test_assert_contains(log, "pool size 4 -> 2");
   free(log);
 
   /* A broken file: logged, the running configuration kept. */
   write_file(D.conf, "[limits]\nmax_top_k = zero\n");
   seen[0] = '\0';
-  assert_int_equal(kill(D.pid, SIGHUP), 0);
+  assert_int_equal(kill(D.proc.pid, SIGHUP), 0);
   notify_until(&D, "READY=1", seen, sizeof(seen));
-  assert_contains(seen, "STATUS=reload failed");
-  log = read_file(D.log);
-  assert_contains(log, "reload failed, keeping the running configuration: ");
-  assert_contains(log, "pgmld.conf:2: limits.max_top_k: 'zero' is not a whole number");
+  pgml_test_assert_contains(seen, "STATUS=reload failed");
+  log = pgml_test_read_file(D.proc.log);
+  pgml_test_assert_contains(log, "reload failed, keeping the running configuration: ");
+  pgml_test_assert_contains(log, "pgmld.conf:2: limits.max_top_k: 'zero' is not a whole number");
   free(log);
   f = vector_search(fd, 7, 60, PGML__V1__CODE__INVALID_ARGUMENT);
-  assert_contains(f->message, "limits.max_top_k (50)");
+  pgml_test_assert_contains(f->message, "limits.max_top_k (50)");
   pgml__v1__frame__free_unpacked(f, NULL);
   ping_ok(fd, 8);
 
   /* Growing again: the two closed slots reconnect and a fifth is added;
    * calls keep being served throughout. */
-  write_conf(&D, "debug", 50, 5, D.sock);
+  write_conf(&D, "debug", 50, 5, D.proc.sock);
   for (i = 0; i < 20; i++)
     send_request(fd, 300 + (uint64_t)i, LIST, NULL);
   seen[0] = '\0';
-  assert_int_equal(kill(D.pid, SIGHUP), 0);
+  assert_int_equal(kill(D.proc.pid, SIGHUP), 0);
   for (i = 0; i < 20; i++) {
     f = read_frame(fd);
     assert_non_null(f);
@@ -661,7 +510,7 @@ static void test_sighup_reload(void **state)
     pgml__v1__frame__free_unpacked(f, NULL);
   }
   notify_until(&D, "READY=1", seen, sizeof(seen));
-  assert_contains(seen, "configuration reloaded (1 changed, 0 need a restart)");
+  pgml_test_assert_contains(seen, "configuration reloaded (1 changed, 0 need a restart)");
   assert_int_equal(pool_size(fd, 9), 5);
   for (i = 0; i < 20; i++)
     send_request(fd, 400 + (uint64_t)i, LIST, NULL);
@@ -671,13 +520,13 @@ static void test_sighup_reload(void **state)
     assert_int_equal(f->code, PGML__V1__CODE__OK);
     pgml__v1__frame__free_unpacked(f, NULL);
   }
-  log = read_file(D.log);
-  assert_contains(log, "reload: database.pool_size: 2 -> 5");
-  assert_contains(log, "pool size 2 -> 5");
+  log = pgml_test_read_file(D.proc.log);
+  pgml_test_assert_contains(log, "reload: database.pool_size: 2 -> 5");
+  pgml_test_assert_contains(log, "pool size 2 -> 5");
   free(log);
 
   close(fd);
-  assert_int_equal(kill(D.pid, SIGTERM), 0);
+  assert_int_equal(kill(D.proc.pid, SIGTERM), 0);
   assert_int_equal(daemon_wait(&D), 0);
 }
 

@@ -36,6 +36,8 @@
 #include <pgml/client.h>
 #include <pgml/v1/database.pb.h>
 
+#include "../common/client_loop.h"
+
 #define INFLIGHT 1000
 #define BIG_PING (300u * 1024u)
 #define TOKEN "wsc-test-token-7f3a"
@@ -60,14 +62,6 @@ static struct {
   daemon_t wss;
   int tls;
 } g;
-
-static void sleep_ms(unsigned ms)
-{
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
 
 static void print_log(const daemon_t *dm)
 {
@@ -175,7 +169,7 @@ static int start_daemon(daemon_t *dm, const char *extra_conf)
     }
     if (ping_unix(dm) == 0)
       return 0;
-    sleep_ms(ATTEMPT_MS);
+    pgml_test_sleep_ms(ATTEMPT_MS);
   }
   fprintf(stderr, "pgmld (%s) did not answer a Ping on %s\n", dm->name, dm->sock);
   print_log(dm);
@@ -192,7 +186,7 @@ static int stop_daemon(daemon_t *dm)
   for (i = 0; i < START_ATTEMPTS; i++) {
     if (waitpid(dm->pid, &status, WNOHANG) == dm->pid)
       break;
-    sleep_ms(ATTEMPT_MS);
+    pgml_test_sleep_ms(ATTEMPT_MS);
   }
   if (i == START_ATTEMPTS) {
     kill(dm->pid, SIGKILL);
@@ -275,31 +269,6 @@ static int group_teardown(void **state)
 /* ------------------------------------------------------------- helpers */
 
 typedef struct {
-  uint64_t id;
-  uint8_t data[64];
-  size_t len;
-  int runs;
-  int ok;
-} slot_t;
-
-static void on_slot(pgml_client_t *c, const pgml_result_t *res, void *msg, void *ud)
-{
-  const pgml_v1_PingResponse *r = msg;
-  slot_t *s = ud;
-
-  (void)c;
-  s->runs++;
-  if (res->code != PGML_OK) {
-    fprintf(stderr, "Ping %llu: %s: %s\n", (unsigned long long)s->id,
-            pgml_code_name(res->code), res->message);
-    return;
-  }
-  s->ok = s->len == 0 ? (r->data == NULL || r->data->size == 0)
-                      : (r->data != NULL && r->data->size == s->len &&
-                         memcmp(r->data->bytes, s->data, s->len) == 0);
-}
-
-typedef struct {
   uint8_t *req;        /* an encoded PingRequest with BIG_PING bytes */
   size_t req_len;
   int runs;
@@ -343,37 +312,12 @@ static void make_big(big_t *b)
   b->runs = b->ok = 0;
 }
 
-static void drive(pgml_client_t *c)
-{
-  size_t steps = 0;
-
-  while (pgml_client_pending(c) > 0) {
-    struct pollfd p = {pgml_client_fd(c), 0, 0};
-    unsigned ev = pgml_client_events(c), rev = 0;
-    int timeout = pgml_client_next_timeout_ms(c);
-
-    assert_true(++steps < 1000000);
-    p.events = (short)((ev & PGML_EV_READ ? POLLIN : 0) | (ev & PGML_EV_WRITE ? POLLOUT : 0));
-    if (p.fd >= 0) {
-      assert_true(poll(&p, 1, timeout) >= 0);
-      if (p.revents & (POLLIN | POLLHUP | POLLERR))
-        rev |= PGML_EV_READ;
-      if (p.revents & (POLLOUT | POLLERR))
-        rev |= PGML_EV_WRITE;
-    } else {
-      assert_true(timeout >= 0);
-      sleep_ms((unsigned)timeout);
-    }
-    assert_int_equal(pgml_client_step(c, rev), 0);
-  }
-}
-
 /* 1,000 Pings with distinct payloads and one of 300 KB, all in flight at
  * once on the connection to `address`, each answered with its own bytes. */
 static void many_pings(const char *address, const pgml_client_options_t *co)
 {
   pgml_call_options_t o = {.timeout_ms = 60000};
-  slot_t *slots = calloc(INFLIGHT, sizeof(*slots));
+  pgml_test_ping_t *slots = calloc(INFLIGHT, sizeof(*slots));
   pgml_client_t *c;
   big_t big;
   size_t i;
@@ -383,21 +327,7 @@ static void many_pings(const char *address, const pgml_client_options_t *co)
   make_big(&big);
   assert_int_equal(pgml_client_new(address, co, &c), 0);
   for (i = 0; i < INFLIGHT; i++) {
-    pgml_v1_PingRequest req = pgml_v1_PingRequest_init_zero;
-    struct {
-      pb_size_t size;
-      pb_byte_t bytes[64];
-    } data;
-
-    slots[i].len = i == 0 ? 0 : (size_t)snprintf((char *)slots[i].data, sizeof(slots[i].data),
-                                                 "ws ping %zu of %d %.*s", i, INFLIGHT,
-                                                 (int)(i % 29), "abcdefghijklmnopqrstuvwxyz012");
-    data.size = (pb_size_t)slots[i].len;
-    memcpy(data.bytes, slots[i].data, slots[i].len);
-    req.data = slots[i].len ? (pb_bytes_array_t *)&data : NULL;
-    assert_int_equal(pgml_call(c, "Ping", pgml_v1_PingRequest_fields, &req,
-                               pgml_v1_PingResponse_fields, &o, on_slot, &slots[i],
-                               &slots[i].id), 0);
+    pgml_test_ping_send(c, "ws ", i, INFLIGHT, &o, &slots[i]);
     if (i == INFLIGHT / 2)
       assert_int_equal(pgml_call_raw(c, "Ping", big.req, big.req_len, &o, on_big, &big, NULL),
                        0);
@@ -405,7 +335,7 @@ static void many_pings(const char *address, const pgml_client_options_t *co)
   assert_int_equal(pgml_client_pending(c), INFLIGHT + 1);
   fd = pgml_client_fd(c);
   assert_true(fd >= 0);
-  drive(c);
+  pgml_test_drive(c, NULL);
   for (i = 0; i < INFLIGHT; i++) {
     assert_int_equal(slots[i].runs, 1);
     if (!slots[i].ok)
