@@ -47,9 +47,39 @@ struct pgmld_conn_s {
 #define REFUSALS_LOGGED 10u
 #define REFUSAL_SUMMARY_MS 10000u
 
-/* Request bytes held by the calls of every connection, for
+/* Request bytes held by the calls of every connection and by transports
+ * for requests still arriving (pgmld_conns_reserve_bytes()), for
  * limits.max_server_inflight_bytes.  One server per process. */
 static uint64_t server_in_bytes;
+
+int pgmld_conns_reserve_bytes(pgmld_server_t *srv, uint64_t bytes)
+{
+  uint64_t max = pgmld_server_config(srv)->limits.max_server_inflight_bytes;
+
+  if (bytes > max || server_in_bytes > max - bytes)
+    return -ENOBUFS;
+  server_in_bytes += bytes;
+  return 0;
+}
+
+void pgmld_conns_release_bytes(pgmld_server_t *srv, uint64_t bytes)
+{
+  (void)srv;
+  /* More than is held would be a caller's bug; the count must not wrap
+   * and refuse every request from then on. */
+  if (bytes > server_in_bytes) {
+    pgmld_log_error("conn", "releasing %llu in-flight bytes while only %llu are held",
+                    (unsigned long long)bytes, (unsigned long long)server_in_bytes);
+    bytes = server_in_bytes;
+  }
+  server_in_bytes -= bytes;
+}
+
+uint64_t pgmld_conns_reserved_bytes(const pgmld_server_t *srv)
+{
+  (void)srv;
+  return server_in_bytes;
+}
 
 const char *pgmld_conn_name(const pgmld_conn_t *conn)
 {

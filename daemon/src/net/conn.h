@@ -72,6 +72,18 @@ void pgmld_conns_log_stuck(pgmld_server_t *srv);
  * pgmld__server_conn_dead()); called by the server from its idle handle. */
 void pgmld_conns_reap(pgmld_list_t *dead);
 
+/* Reserves `bytes` in the server-wide count of request bytes in flight
+ * that limits.max_server_inflight_bytes bounds: the bytes held by
+ * unfinished calls plus those transports hold for requests not yet
+ * complete (a WebSocket message being reassembled).  Returns 0, or
+ * -ENOBUFS, reserving nothing, when that would take the count over the
+ * limit.  What is reserved must be given back with
+ * pgmld_conns_release_bytes(), which cannot fail. */
+PGMLD_MUST_CHECK int pgmld_conns_reserve_bytes(pgmld_server_t *srv, uint64_t bytes);
+void pgmld_conns_release_bytes(pgmld_server_t *srv, uint64_t bytes);
+/* The bytes that count holds now, for error messages. */
+uint64_t pgmld_conns_reserved_bytes(const pgmld_server_t *srv);
+
 /* "conn#12 unix:pid=1234,uid=1000", for log lines. */
 const char *pgmld_conn_name(const pgmld_conn_t *conn);
 pgmld_server_t *pgmld_conn_server(const pgmld_conn_t *conn);

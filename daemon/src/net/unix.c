@@ -619,10 +619,12 @@ static void log_bind_error(const char *path, int rc)
   pgmld_log_error("unix", "cannot bind %s: %s", path, uv_strerror(rc));
 }
 
-/* Names of passed sockets that belong to other listeners; any other
- * passed socket (FileDescriptorName=unix, an unnamed one, or one named
- * after its .socket unit) is the Unix listener's. */
-static const char *const other_listeners[] = {"ws", "websocket", "http", NULL};
+/* Names of passed sockets that belong to other listeners: none, since the
+ * WebSocket and HTTP listeners bind their own addresses.  The Unix
+ * listener takes the socket named "unix", or else the first passed one
+ * whatever its name (unnamed, or named after its .socket unit); the
+ * server closes the rest, with a warning (pgmld_sd_listen_close_rest()). */
+static const char *const other_listeners[] = {NULL};
 
 /* Socket activation: listens on the AF_UNIX stream socket systemd passed
  * (fd, taken: closed on failure).  The socket file is systemd's: it is

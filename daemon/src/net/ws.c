@@ -192,6 +192,8 @@ typedef struct ws_stream_s {
   char peer[96];
   uint8_t *msg;                 /* the message being reassembled */
   size_t msg_len, msg_cap;
+  size_t msg_reserved;          /* of msg_cap, the bytes counted against
+                                 * limits.max_server_inflight_bytes */
   held_t *held, *held_tail;     /* complete messages not yet delivered */
   pgmld_outbuf_t *queue;        /* responses to send, in order, owned */
   size_t n_queued, cap_queued;
@@ -242,10 +244,21 @@ static void drop_queue(ws_stream_t *s)
   s->sent = 0;
 }
 
+/* Gives back what the reassembly buffer counts against
+ * limits.max_server_inflight_bytes: it holds no message any more. */
+static void release_msg(ws_stream_t *s)
+{
+  if (s->msg_reserved == 0)
+    return;
+  pgmld_conns_release_bytes(s->w->srv, s->msg_reserved);
+  s->msg_reserved = 0;
+}
+
 static void stream_free(ws_stream_t *s)
 {
   held_t *h, *next;
 
+  release_msg(s);
   drop_queue(s);
   pgmld_list_remove(&s->resume_link);
   if (!pgmld_list_empty(&s->link)) {
@@ -416,6 +429,9 @@ static void describe_peer(ws_stream_t *s, int tls)
 /* A message is complete: to the connection now, or held while paused. */
 static int message_done(ws_stream_t *s)
 {
+  /* Released first: the call the message starts counts its own bytes,
+   * and the connection checks them against the same limit. */
+  release_msg(s);
   if (s->paused || s->held != NULL) {
     held_t *h = pgmld_malloc(sizeof(*h) + s->msg_len);
     if (h == NULL)
@@ -441,12 +457,69 @@ static int message_done(ws_stream_t *s)
   return 0;
 }
 
+/* Stops reading a message that is refused and drops what was received
+ * of it: nothing more is read, since the rest of the message cannot be
+ * framed once a piece is dropped; the caller has the connection answer on
+ * id 0 and close. */
+static void stop_message(ws_stream_t *s)
+{
+  s->refusing = 1;
+  lws_rx_flow_control(s->wsi, 0);
+  release_msg(s);
+  pgmld_free(s->msg);
+  s->msg = NULL;
+  s->msg_len = s->msg_cap = 0;
+}
+
+/* Counts the reassembly buffer of a connection that has shown a valid
+ * token, at the capacity *cap it is about to have, against
+ * limits.max_server_inflight_bytes, so that many clients each sending a
+ * message of up to limits.max_frame_size cannot exhaust memory.  When that
+ * much is not available, the buffer grows only to `least` (the bytes of
+ * the message so far), so a message that fits under the limit is not
+ * refused for the slack of doubling.  Connections that have shown no
+ * token are not counted: each holds at most UNTRUSTED_MAX_MESSAGE and
+ * must not crowd out the others.  An empty buffer kept between messages
+ * (at most KEEP_BUFFER) is not counted either.  Returns 0 with *cap the
+ * capacity to allocate, or -1 after refusing the message. */
+static int reserve_msg(ws_stream_t *s, int trusted, size_t *cap, size_t least)
+{
+  pgmld_server_t *srv = s->w->srv;
+  uint64_t max = pgmld_server_config(srv)->limits.max_server_inflight_bytes;
+  char msg[PGMLD_STATUS_MESSAGE_MAX];
+  size_t exact = least > s->msg_cap ? least : s->msg_cap;
+
+  if (!trusted || *cap <= s->msg_reserved)
+    return 0;
+  if (pgmld_conns_reserve_bytes(srv, *cap - s->msg_reserved) == 0) {
+    s->msg_reserved = *cap;
+    return 0;
+  }
+  if (exact < *cap && (exact <= s->msg_reserved ||
+                       pgmld_conns_reserve_bytes(srv, exact - s->msg_reserved) == 0)) {
+    if (exact > s->msg_reserved)
+      s->msg_reserved = exact;
+    *cap = exact;
+    return 0;
+  }
+  snprintf(msg, sizeof(msg), "server busy: requests in flight hold %llu bytes and "
+           "this message needs %zu so far, over limits.max_server_inflight_bytes "
+           "(%llu); the connection closes, retry later",
+           (unsigned long long)(pgmld_conns_reserved_bytes(srv) - s->msg_reserved), least,
+           (unsigned long long)max);
+  pgmld_log_warn("ws", "%s: %s", s->peer, msg);
+  stop_message(s);
+  pgmld_conn_refuse(s->base.conn, PGMLD_RESOURCE_EXHAUSTED, msg);
+  return -1;
+}
+
 /* Appends one piece of the incoming message.  Returns 0, or -1 when lws
  * must drop the connection (out of memory). */
 static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
 {
   int trusted = pgmld_conn_trusted(s->base.conn);
   uint64_t max = s->max_frame;
+  size_t need;
   int final;
 
   if (!trusted && max > UNTRUSTED_MAX_MESSAGE)
@@ -456,11 +529,7 @@ static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
   if ((uint64_t)s->msg_len + len > max) {
     /* Nothing more is read: the connection answers on id 0 and closes. */
     uint64_t seen = (uint64_t)s->msg_len + len;
-    s->refusing = 1;
-    lws_rx_flow_control(s->wsi, 0);
-    pgmld_free(s->msg);
-    s->msg = NULL;
-    s->msg_len = s->msg_cap = 0;
+    stop_message(s);
     if (max == s->max_frame) {
       pgmld__conn_on_oversize(s->base.conn, seen);
     } else {
@@ -473,13 +542,21 @@ static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
     }
     return 0;
   }
+  need = s->msg_cap;
   if (s->msg_len + len > s->msg_cap) {
-    size_t cap = s->msg_cap ? s->msg_cap : 4096;
+    need = s->msg_cap ? s->msg_cap : 4096;
+    while (need < s->msg_len + len)
+      need *= 2;
+    if (need > max)
+      need = (size_t)max;
+  }
+  /* Counted before it is allocated; a buffer kept from an earlier
+   * message is counted again once it holds part of a new one. */
+  if (len > 0 && reserve_msg(s, trusted, &need, s->msg_len + len) < 0)
+    return 0;
+  if (need > s->msg_cap) {
+    size_t cap = need;
     uint8_t *p;
-    while (cap < s->msg_len + len)
-      cap *= 2;
-    if (cap > max)
-      cap = (size_t)max;
     p = pgmld_realloc(s->msg, cap);
     if (p == NULL) {
       pgmld_log_error("ws", "%s: out of memory for a %zu-byte message; closing", s->peer,

@@ -7,8 +7,10 @@
  * Covered: Ping over ws:// and wss:// (a certificate made at test time with
  * the openssl command, verified by the client as its CA), a message sent
  * in many fragments, an oversized message (RESOURCE_EXHAUSTED naming
- * limits.max_frame_size, then closed), bearer tokens in the upgrade header
- * and in metadata (UNAUTHENTICATED without, on ws and wss), the Unix peer
+ * limits.max_frame_size, then closed), a message over
+ * limits.max_server_inflight_bytes (refused, closed, bytes given back),
+ * bearer tokens in the upgrade header and in metadata (UNAUTHENTICATED
+ * without, on ws and wss), the Unix peer
  * allow-list (PERMISSION_DENIED naming the uid), the idle timeout, GET
  * /healthz, /readyz and /metrics (counters move with requests), and the
  * refusal to start on a public address without tokens.
@@ -1565,6 +1567,85 @@ static void test_ws_untrusted_message_cap(void **state)
   X.ws_port = 0;
 }
 
+/* A Ping REQUEST of exactly `size` bytes; *data gets its data (owned). */
+static uint8_t *ping_frame_of(uint64_t id, size_t size, char **data)
+{
+  char *d = malloc(size + 1);
+  size_t n, len;
+
+  assert_non_null(d);
+  memset(d, 'p', size);
+  for (n = size; n > 0; n--) {
+    uint8_t *buf;
+    d[n] = '\0';
+    buf = ping_frame(id, d, NULL, &len);
+    if (len == size) {
+      *data = d;
+      return buf;
+    }
+    free(buf);
+  }
+  fail_msg("no Ping frame of %zu bytes", size);
+  return NULL;
+}
+
+/* The reassembly buffers of authenticated WebSocket connections count
+ * against limits.max_server_inflight_bytes: a message that would take
+ * them over it is refused on id 0 and its connection closed, and what it
+ * held is given back, so the next client is served.  A message under the
+ * limit is served even when doubling its buffer would go over. */
+static void test_ws_server_inflight_bytes(void **state)
+{
+  const char *extra[] = {"--websocket-listen", NULL,
+                         "--limits-max-server-inflight-bytes", "15000", NULL};
+  char addr[64], *data;
+  uint8_t *buf;
+  wsc_t *c;
+
+  (void)state;
+  X.ws_port = free_port();
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", X.ws_port);
+  extra[1] = addr;
+  daemon_run(&X, extra, 0);
+
+  /* 12000 bytes in 4096-byte fragments: the buffer would double to 16384. */
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c->established);
+  buf = ping_frame_of(1, 12000, &data);
+  wsc_send(c, buf, 12000, 4096);
+  free(buf);
+  expect_pong(wsc_recv(c), 1, data);
+  free(data);
+  wsc_free(c);
+
+  /* 15001 bytes: over the limit with its last byte (so that the client
+   * has sent everything and reads the answer), refused, then closed. */
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c->established);
+  buf = ping_frame_of(2, 15001, &data);
+  wsc_send(c, buf, 15001, 4096);
+  free(buf);
+  free(data);
+  expect_error(wsc_recv(c), 0, PGML__V1__CODE__RESOURCE_EXHAUSTED,
+               "over limits.max_server_inflight_bytes (15000)");
+  assert_null(wsc_recv(c));
+  wsc_free(c);
+
+  /* The refused message's bytes were given back: another client is served
+   * a message of the whole limit. */
+  c = wsc_connect(X.ws_port, "/v1", 0, NULL);
+  assert_true(c->established);
+  buf = ping_frame_of(3, 15000, &data);
+  wsc_send(c, buf, 15000, 4096);
+  free(buf);
+  expect_pong(wsc_recv(c), 3, data);
+  free(data);
+  wsc_free(c);
+
+  daemon_stop(&X);
+  X.ws_port = 0;
+}
+
 /* limits.max_ws_connections: WebSocket clients cannot take the slots the
  * Unix socket needs. */
 static void test_ws_connection_cap(void **state)
@@ -1788,6 +1869,7 @@ int main(void)
     cmocka_unit_test_setup(test_ws_origin, reset_x),
     cmocka_unit_test_setup(test_ws_untrusted_message_cap, reset_x),
     cmocka_unit_test_setup(test_ws_connection_cap, reset_x),
+    cmocka_unit_test_setup(test_ws_server_inflight_bytes, reset_x),
     cmocka_unit_test_setup(test_ws_token_revoked_on_reload, reset_x),
     cmocka_unit_test_setup(test_public_insecure_refused, reset_x),
     cmocka_unit_test_setup(test_ws_shutdown_with_clients, reset_x),
