@@ -263,6 +263,9 @@ static void drop_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   }
   cj->id = pgmld__svc_int64(res[1], 0, 0);
   rows = PQntuples(res[2]);
+  /* documents before the chunk tables (see PGMLD_SVC_LOCK_DOCUMENTS_SQL). */
+  if (rows > 0)
+    rc = pgmld__svc_batch_sql(&job->batch, PGMLD_SVC_LOCK_DOCUMENTS_SQL);
   for (i = 0; i < rows && rc == 0; i++) {
     rc = pgmld__svc_batch_add(&job->batch, &sb);
     if (rc == 0)

@@ -766,7 +766,13 @@ static void remove_locked(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   (void)st;
   if (catalog_find(job, res[1]) < 0)
     return;
-  rc = pgmld__svc_batch_add(&job->batch, &sb);
+  /* documents before the chunk table, as every writer orders them: the DROP
+   * must also lock pgmld.documents (to remove the foreign key's triggers),
+   * and a DELETE of documents elsewhere cascades into every chunk table
+   * while it holds documents - taking the chunk table first deadlocks. */
+  rc = pgmld__svc_batch_sql(&job->batch, PGMLD_SVC_LOCK_DOCUMENTS_SQL);
+  if (rc == 0)
+    rc = pgmld__svc_batch_add(&job->batch, &sb);
   if (rc == 0)
     rc = pgmld_sqlbuf_append(sb, "DROP TABLE IF EXISTS ");
   if (rc == 0)

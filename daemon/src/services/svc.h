@@ -52,6 +52,14 @@ typedef struct pgmld_svc_batch_s {
 PGMLD_MUST_CHECK int pgmld__svc_batch_add(pgmld_svc_batch_t *b, pgmld_sqlbuf_t **out);
 /* A statement without parameters (trusted text).  Errors as above. */
 PGMLD_MUST_CHECK int pgmld__svc_batch_sql(pgmld_svc_batch_t *b, const char *sql);
+
+/* Dropping a chunk table also locks pgmld.documents (its foreign key's
+ * triggers live there), while a DELETE of documents anywhere cascades into
+ * every chunk table with documents already locked.  A transaction that drops
+ * chunk tables therefore takes this lock first, so both sides lock in the
+ * same order: documents, then chunk tables.  Blocks document writes only for
+ * the rest of that (short, rare) transaction, which the DROP would anyway. */
+#define PGMLD_SVC_LOCK_DOCUMENTS_SQL "LOCK TABLE pgmld.documents IN ACCESS EXCLUSIVE MODE"
 /* The status of a failure to build a batch: -E2BIG is INVALID_ARGUMENT
  * naming PGMLD_POOL_BATCH_MAX, anything else RESOURCE_EXHAUSTED ("out of
  * memory while <what>"). */
