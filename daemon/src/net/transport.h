@@ -45,6 +45,17 @@ typedef struct pgmld_outbuf_s {
   size_t len;
 } pgmld_outbuf_t;
 
+/* A transport's queue of frames not yet handed to the socket.  The
+ * transport owns `bufs` and what each entry points to. */
+typedef struct pgmld_outq_s {
+  pgmld_outbuf_t *bufs;
+  size_t n, cap;
+} pgmld_outq_t;
+
+/* Appends n frames to q, taking ownership of every bufs[i].base whatever
+ * the result: on UV_ENOMEM they are freed and q is unchanged. */
+PGMLD_MUST_CHECK int pgmld__outq_push(pgmld_outq_t *q, pgmld_outbuf_t *bufs, size_t n);
+
 typedef struct pgmld_transport_ops_s {
   /* "unix", "ws": for logs and ServerInfo features. */
   const char *name;

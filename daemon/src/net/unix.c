@@ -50,8 +50,7 @@ typedef struct unix_stream_s {
   unsigned handles_open;     /* pipe and resumed; freed when both are closed */
   pgml_frame_reader_t reader;
   char peer[64];
-  pgmld_outbuf_t *queue;     /* frames waiting for the next write, owned */
-  size_t n_queued, cap_queued;
+  pgmld_outq_t out;          /* frames waiting for the next write, owned */
   write_req_t *writing;      /* the write in progress, or NULL */
   unsigned reading : 1;      /* uv_read_start() is in effect */
   unsigned paused : 1;       /* the connection asked for no frames */
@@ -72,9 +71,9 @@ static void free_queue(unix_stream_t *s)
 {
   size_t i;
 
-  for (i = 0; i < s->n_queued; i++)
-    pgmld_free(s->queue[i].base);
-  s->n_queued = 0;
+  for (i = 0; i < s->out.n; i++)
+    pgmld_free(s->out.bufs[i].base);
+  s->out.n = 0;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -85,7 +84,7 @@ static void on_handle_closed(uv_handle_t *h)
   if (--s->handles_open > 0)
     return;
   free_queue(s);
-  pgmld_free(s->queue);
+  pgmld_free(s->out.bufs);
   pgml_frame_reader_free(&s->reader);
   pgmld_free(s);
   /* After the free: the connection must not touch the transport again. */
@@ -118,7 +117,7 @@ static void on_write(uv_write_t *req, int status);
  * a libuv error (the frames taken are freed). */
 static int start_write(unix_stream_t *s)
 {
-  unsigned n = s->n_queued < WRITE_BATCH ? (unsigned)s->n_queued : WRITE_BATCH;
+  unsigned n = s->out.n < WRITE_BATCH ? (unsigned)s->out.n : WRITE_BATCH;
   write_req_t *w;
   unsigned i;
   int rc;
@@ -131,11 +130,11 @@ static int start_write(unix_stream_t *s)
   w->n = n;
   w->bytes = 0;
   for (i = 0; i < n; i++) {
-    w->bufs[i] = uv_buf_init((char *)s->queue[i].base, (unsigned)s->queue[i].len);
-    w->bytes += s->queue[i].len;
+    w->bufs[i] = uv_buf_init((char *)s->out.bufs[i].base, (unsigned)s->out.bufs[i].len);
+    w->bytes += s->out.bufs[i].len;
   }
-  s->n_queued -= n;
-  memmove(s->queue, s->queue + n, s->n_queued * sizeof(*s->queue));
+  s->out.n -= n;
+  memmove(s->out.bufs, s->out.bufs + n, s->out.n * sizeof(*s->out.bufs));
   s->writing = w;
   rc = uv_write(&w->req, (uv_stream_t *)&s->pipe, w->bufs, n, on_write);
   if (rc < 0) {
@@ -185,28 +184,15 @@ static int stream_write(pgmld_transport_t *t, pgmld_outbuf_t *bufs, size_t n)
 {
   unix_stream_t *s = stream_of(t);
   size_t i;
+  int rc;
 
   if (s->closing && !s->flushing) {
     for (i = 0; i < n; i++)
       pgmld_free(bufs[i].base);
     return UV_EPIPE;
   }
-  if (s->n_queued + n > s->cap_queued) {
-    size_t cap = s->cap_queued ? s->cap_queued : 16;
-    pgmld_outbuf_t *q;
-    while (cap < s->n_queued + n)
-      cap *= 2;
-    q = pgmld_realloc(s->queue, cap * sizeof(*q));
-    if (q == NULL) {
-      for (i = 0; i < n; i++)
-        pgmld_free(bufs[i].base);
-      return UV_ENOMEM;
-    }
-    s->queue = q;
-    s->cap_queued = cap;
-  }
-  memcpy(s->queue + s->n_queued, bufs, n * sizeof(*bufs));
-  s->n_queued += n;
+  if ((rc = pgmld__outq_push(&s->out, bufs, n)) < 0)
+    return rc;
   /* With a write in progress, these wait and leave together in the next
    * one: that is the batching. */
   return start_write(s);
@@ -335,7 +321,7 @@ static void stream_close(pgmld_transport_t *t, int flush)
     return;
   stop_reading(s);
   s->closing = 1;
-  if (flush && (s->writing != NULL || s->n_queued > 0)) {
+  if (flush && (s->writing != NULL || s->out.n > 0)) {
     s->flushing = 1;
     if (start_write(s) < 0)
       close_handle(s);
@@ -344,13 +330,13 @@ static void stream_close(pgmld_transport_t *t, int flush)
   s->flushing = 0;
   /* Closing at once: what the socket takes without waiting still goes out
    * (an UNAVAILABLE at shutdown), the rest is dropped. */
-  while (s->writing == NULL && s->n_queued > 0) {
-    uv_buf_t b = uv_buf_init((char *)s->queue[0].base, (unsigned)s->queue[0].len);
+  while (s->writing == NULL && s->out.n > 0) {
+    uv_buf_t b = uv_buf_init((char *)s->out.bufs[0].base, (unsigned)s->out.bufs[0].len);
     if (uv_try_write((uv_stream_t *)&s->pipe, &b, 1) != (int)b.len)
       break;
-    pgmld_free(s->queue[0].base);
-    s->n_queued--;
-    memmove(s->queue, s->queue + 1, s->n_queued * sizeof(*s->queue));
+    pgmld_free(s->out.bufs[0].base);
+    s->out.n--;
+    memmove(s->out.bufs, s->out.bufs + 1, s->out.n * sizeof(*s->out.bufs));
   }
   close_handle(s);
 }

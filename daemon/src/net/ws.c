@@ -195,8 +195,7 @@ typedef struct ws_stream_s {
   size_t msg_reserved;          /* of msg_cap, the bytes counted against
                                  * limits.max_server_inflight_bytes */
   held_t *held, *held_tail;     /* complete messages not yet delivered */
-  pgmld_outbuf_t *queue;        /* responses to send, in order, owned */
-  size_t n_queued, cap_queued;
+  pgmld_outq_t out;             /* responses to send, in order, owned */
   size_t sent;                  /* body bytes of queue[0] already written */
   uint8_t *scratch;             /* LWS_PRE + WS_CHUNK bytes for lws_write() */
   unsigned paused : 1;          /* the connection asked for no frames */
@@ -238,9 +237,9 @@ static void drop_queue(ws_stream_t *s)
 {
   size_t i;
 
-  for (i = 0; i < s->n_queued; i++)
-    pgmld_free(s->queue[i].base);
-  s->n_queued = 0;
+  for (i = 0; i < s->out.n; i++)
+    pgmld_free(s->out.bufs[i].base);
+  s->out.n = 0;
   s->sent = 0;
 }
 
@@ -269,7 +268,7 @@ static void stream_free(ws_stream_t *s)
     next = h->next;
     pgmld_free(h);
   }
-  pgmld_free(s->queue);
+  pgmld_free(s->out.bufs);
   pgmld_free(s->msg);
   pgmld_free(s->scratch);
   pgmld_free(s);
@@ -279,28 +278,15 @@ static int stream_write(pgmld_transport_t *t, pgmld_outbuf_t *bufs, size_t n)
 {
   ws_stream_t *s = stream_of(t);
   size_t i;
+  int rc;
 
   if (s->wsi == NULL || (s->closing && !s->flushing)) {
     for (i = 0; i < n; i++)
       pgmld_free(bufs[i].base);
     return UV_EPIPE;
   }
-  if (s->n_queued + n > s->cap_queued) {
-    size_t cap = s->cap_queued ? s->cap_queued : 16;
-    pgmld_outbuf_t *q;
-    while (cap < s->n_queued + n)
-      cap *= 2;
-    q = pgmld_realloc(s->queue, cap * sizeof(*q));
-    if (q == NULL) {
-      for (i = 0; i < n; i++)
-        pgmld_free(bufs[i].base);
-      return UV_ENOMEM;
-    }
-    s->queue = q;
-    s->cap_queued = cap;
-  }
-  memcpy(s->queue + s->n_queued, bufs, n * sizeof(*bufs));
-  s->n_queued += n;
+  if ((rc = pgmld__outq_push(&s->out, bufs, n)) < 0)
+    return rc;
   lws_callback_on_writable(s->wsi);
   return 0;
 }
@@ -378,7 +364,7 @@ static void stream_close(pgmld_transport_t *t, int flush)
   if (s->wsi == NULL)
     return;                     /* lws is closing it already */
   lws_rx_flow_control(s->wsi, 0);
-  if (flush && s->n_queued > 0) {
+  if (flush && s->out.n > 0) {
     s->flushing = 1;
     lws_callback_on_writable(s->wsi);
     return;
@@ -586,13 +572,13 @@ static int on_writeable(ws_stream_t *s)
   size_t blen, chunk;
   int flags;
 
-  if (s->closing && (!s->flushing || s->n_queued == 0)) {
+  if (s->closing && (!s->flushing || s->out.n == 0)) {
     lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
     return -1;
   }
-  if (s->n_queued == 0)
+  if (s->out.n == 0)
     return 0;
-  ob = &s->queue[0];
+  ob = &s->out.bufs[0];
   body = ob->base + PGML_FRAME_HEADER_SIZE;
   blen = ob->len - PGML_FRAME_HEADER_SIZE;
   chunk = blen - s->sent < WS_CHUNK ? blen - s->sent : WS_CHUNK;
@@ -615,14 +601,14 @@ static int on_writeable(ws_stream_t *s)
   if (s->sent == blen) {
     size_t bytes = ob->len;
     pgmld_free(ob->base);
-    s->n_queued--;
-    memmove(s->queue, s->queue + 1, s->n_queued * sizeof(*s->queue));
+    s->out.n--;
+    memmove(s->out.bufs, s->out.bufs + 1, s->out.n * sizeof(*s->out.bufs));
     s->sent = 0;
     /* May resume reading, deliver held messages, queue or close. */
     if (s->base.conn != NULL)
       pgmld__conn_on_written(s->base.conn, bytes);
   }
-  if (s->wsi != NULL && (s->n_queued > 0 || s->closing))
+  if (s->wsi != NULL && (s->out.n > 0 || s->closing))
     lws_callback_on_writable(s->wsi);
   return 0;
 }
