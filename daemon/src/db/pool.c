@@ -142,6 +142,7 @@ struct pgmld_pool_conn_s {
   int lost_pending;             /* a result said the session is over */
   int server_version;
   int backend_pid;
+  uint64_t session;             /* the caller's word: see pgmld_pool_conn_session */
   char *hostaddr;               /* resolved addresses for this attempt */
   pgmld_pool_wait_t *waiter;    /* CHECKING: the request it is checked for */
   op_t op;
@@ -976,6 +977,7 @@ static void drop_pg(pgmld_pool_conn_t *c) {
   c->fatal[0] = '\0';
   c->server_version = 0;
   c->backend_pid = 0;
+  c->session = 0;
   prep_clear(c);
 }
 
@@ -1254,6 +1256,7 @@ static void start_connect(pgmld_pool_conn_t *c) {
   pgmld_pool_t *pool = c->pool;
   change_state(c, CONN_CONNECTING);
   c->gen++;
+  c->session = 0;
   c->fatal[0] = '\0';
   timer_start(c, TIMER_CONNECT, pool->cfg.connect_timeout_ms);
   if (!pool->resolve) {
@@ -2134,6 +2137,8 @@ void pgmld_pool_release(pgmld_pool_conn_t *c) {
 int pgmld_pool_conn_server_version(const pgmld_pool_conn_t *c) { return c ? c->server_version : 0; }
 
 int pgmld_pool_conn_backend_pid(const pgmld_pool_conn_t *c) { return c && c->pg ? c->backend_pid : 0; }
+
+uint64_t *pgmld_pool_conn_session(pgmld_pool_conn_t *c) { return &c->session; }
 
 void pgmld_pool_stats(const pgmld_pool_t *pool, pgmld_pool_stats_t *out) {
   *out = pool->stats;

@@ -198,6 +198,13 @@ int pgmld_pool_conn_server_version(const pgmld_pool_conn_t *conn);
 /* The backend's process id (pg_backend_pid()), 0 if not connected. */
 int pgmld_pool_conn_backend_pid(const pgmld_pool_conn_t *conn);
 
+/* A word the lease holder may use to remember the session state it set on
+ * this PostgreSQL session (e.g. settings made with set_config(..., false)),
+ * so that it is not set again on every lease.  It is 0 on every new session
+ * (a reconnect clears it) and the pool never reads it.  One user: the search
+ * service's session settings (services/search.c). */
+uint64_t *pgmld_pool_conn_session(pgmld_pool_conn_t *conn);
+
 /* Fills *out with the pool's state and counters. */
 void pgmld_pool_stats(const pgmld_pool_t *pool, pgmld_pool_stats_t *out);
 

@@ -12,15 +12,27 @@ int pgmld__svc_batch_add(pgmld_svc_batch_t *b, pgmld_sqlbuf_t **out)
   if (b->n == b->cap) {
     size_t cap = b->cap ? b->cap * 2 : 8;
     pgmld_sqlbuf_t *sb = pgmld_realloc(b->sb, cap * sizeof(*sb));
+    unsigned char *prepare;
 
     if (sb == NULL)
       return -ENOMEM;
     b->sb = sb;
+    prepare = pgmld_realloc(b->prepare, cap);
+    if (prepare == NULL)
+      return -ENOMEM;
+    b->prepare = prepare;
     b->cap = cap;
   }
   pgmld_sqlbuf_init(&b->sb[b->n]);
+  b->prepare[b->n] = 0;
   *out = &b->sb[b->n++];
   return 0;
+}
+
+void pgmld__svc_batch_prepare(pgmld_svc_batch_t *b)
+{
+  if (b->n > 0)
+    b->prepare[b->n - 1] = 1;
 }
 
 int pgmld__svc_batch_sql(pgmld_svc_batch_t *b, const char *sql)
@@ -48,6 +60,8 @@ void pgmld__svc_batch_free(pgmld_svc_batch_t *b)
   for (i = 0; i < b->n; i++)
     pgmld_sqlbuf_free(&b->sb[i]);
   pgmld_free(b->sb);
+  pgmld_free(b->prepare);
   b->sb = NULL;
+  b->prepare = NULL;
   b->n = b->cap = 0;
 }

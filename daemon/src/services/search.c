@@ -38,6 +38,9 @@ typedef struct search_job_s {
   int checked;                  /* cached is unverified: the search batch
                                    checks catalog_version first */
   size_t select_at;             /* the search statement's index in its batch */
+  int began;                    /* the batch opened a transaction (exact) */
+  int sets_session;             /* the batch sets the session's settings */
+  uint64_t session;             /* ...to this (see session_word) */
   pgmld_svc_pipeline_t pl;      /* the pipeline used: a copy of the cached
                                    one (strings and spec borrowed from it)
                                    with this job's own splitter and model */
@@ -58,6 +61,8 @@ static void search_reset(search_job_t *sj)
   pgmld__svc_cache_unref(sj->cached);
   sj->cached = NULL;
   sj->checked = 0;
+  sj->began = 0;
+  sj->sets_session = 0;
 }
 
 static void search_destroy(pgmld_svc_job_t *job)
@@ -100,6 +105,9 @@ static void search_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
   const PGresult *r;
   int rows, i;
 
+  /* A failed batch rolled its settings back with the rest. */
+  if (sj->sets_session && pgmld_status_ok(st))
+    *pgmld_pool_conn_session(job->conn) = sj->session;
   if (sj->checked) {
     const PGresult *v = res[0];
     int stale = v != NULL && PQresultStatus(v) == PGRES_TUPLES_OK && PQntuples(v) == 1 &&
@@ -110,8 +118,9 @@ static void search_done(pgmld_svc_job_t *job, PGresult *const *res, size_t n,
      * results are discarded and the search runs once more on a fresh
      * catalog. */
     if (pgmld_status_ok(st) ? stale : retryable(sj, res, n, st, stale)) {
-      /* An error left the batch's transaction (if any) aborted. */
-      catalog_refresh(sj, !pgmld_status_ok(st) && sj->kind != SEARCH_TEXT);
+      /* An error left the batch's explicit transaction (if any) aborted;
+       * an implicit one ended with the batch. */
+      catalog_refresh(sj, !pgmld_status_ok(st) && sj->began);
       return;
     }
     if (!pgmld_status_ok(st)) {
@@ -177,33 +186,55 @@ static int add_filter(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
                                    "d.document", sb, st);
 }
 
-/* BEGIN and the transaction-local settings of an index search. */
-static int settings_sql(search_job_t *sj, pgmld_svc_batch_t *b)
+/* The index settings a search wants on its PostgreSQL session, as one word
+ * (0 is "nothing set", a new session): hnsw.ef_search in the low 32 bits,
+ * and bit 32 for hnsw.iterative_scan = relaxed_order.  With iterative scans
+ * the index keeps producing candidates until the filter has let top_k
+ * through (relaxed order: re-sorted outside). */
+#define SESSION_ITERATIVE (1ull << 32)
+
+static uint64_t session_word(search_job_t *sj, uint32_t *ef, int *iterative)
 {
   const pgmld_config_t *cfg = pgmld_server_config(sj->job.srv);
-  uint32_t ef = sj->ef_search ? sj->ef_search : cfg->database.ef_search;
   const char *const *features;
   size_t nf, i;
-  int iterative = 0;
-  pgmld_sqlbuf_t *sb;
-  int rc;
 
+  *ef = sj->ef_search ? sj->ef_search : cfg->database.ef_search;
+  *iterative = 0;
   features = pgmld_server_features(sj->job.srv, &nf);
   for (i = 0; i < nf; i++)
-    iterative |= strcmp(features[i], "pgvector-iterative-scan") == 0;
-  rc = pgmld__svc_batch_sql(b, "BEGIN");
-  if (rc == 0) {
-    rc = pgmld__svc_batch_add(b, &sb);
+    *iterative |= strcmp(features[i], "pgvector-iterative-scan") == 0;
+  return (uint64_t)*ef | (*iterative ? SESSION_ITERATIVE : 0);
+}
+
+/* The settings of an index search.  An exact search turns index scans off
+ * for its own transaction (BEGIN ... COMMIT around it).  Otherwise the
+ * settings are the session's: set once per PostgreSQL session and again
+ * only when a search wants other values, so that the common search is its
+ * one statement, in the implicit transaction of its round trip. */
+static int settings_sql(search_job_t *sj, pgmld_svc_batch_t *b)
+{
+  uint32_t ef;
+  int iterative, rc;
+  uint64_t want = session_word(sj, &ef, &iterative);
+  pgmld_sqlbuf_t *sb;
+
+  if (sj->exact) {
+    sj->began = 1;
+    rc = pgmld__svc_batch_sql(b, "BEGIN");
     if (rc == 0)
-      rc = pgmld_sqlbuf_appendf(sb, "SELECT set_config('hnsw.ef_search', '%" PRIu32 "', true)",
-                                           ef);
+      rc = pgmld__svc_batch_sql(b, "SELECT set_config('enable_indexscan', 'off', true)");
+    return rc;
   }
-  /* With iterative scans the index keeps producing candidates until the
-   * filter has let top_k through (relaxed order: re-sorted outside). */
-  if (rc == 0 && iterative)
-    rc = pgmld__svc_batch_sql(b, "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)");
-  if (rc == 0 && sj->exact)
-    rc = pgmld__svc_batch_sql(b, "SELECT set_config('enable_indexscan', 'off', true)");
+  if (*pgmld_pool_conn_session(sj->job.conn) == want)
+    return 0;
+  sj->sets_session = 1;
+  sj->session = want;
+  rc = pgmld__svc_batch_add(b, &sb);
+  if (rc == 0)
+    rc = pgmld_sqlbuf_appendf(sb, "SELECT set_config('hnsw.ef_search', '%" PRIu32 "', false)%s", ef,
+                              iterative ? ", set_config('hnsw.iterative_scan', 'relaxed_order', false)"
+                                        : "");
   return rc;
 }
 
@@ -255,25 +286,25 @@ static int vector_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
 
 static int text_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
 {
-  int rc = pgmld_sqlbuf_append(sb, "SELECT ts_rank(c.tsv, q.q)::float8 AS score, c.chunk, d.doc_id,"
-                                   " (d.document - ");
+  int cfg, q, tf, rc;
 
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append_text(sb, sj->p->text_field);
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, "::text)::text, c.chunk_index");
+  cfg = pgmld_sqlbuf_add_param(sb, sj->p->fulltext_config, strlen(sj->p->fulltext_config),
+                               PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
+  q = cfg < 0 ? cfg : pgmld_sqlbuf_add_param(sb, sj->query, strlen(sj->query),
+                                             PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
+  tf = q < 0 ? q : pgmld_sqlbuf_add_param(sb, sj->p->text_field, strlen(sj->p->text_field),
+                                          PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
+  if (tf < 0)
+    return tf;
+  rc = pgmld_sqlbuf_appendf(sb, "SELECT ts_rank(c.tsv, q.q)::float8 AS score, c.chunk, d.doc_id,"
+                                " (d.document - $%d::text)::text, c.chunk_index",
+                            tf);
   if (rc == 0)
     rc = from_chunks(sb, sj->p);
   if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, " CROSS JOIN websearch_to_tsquery(");
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append_text(sb, sj->p->fulltext_config);
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, "::regconfig, ");
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append_text(sb, sj->query);
-  if (rc == 0)
-    rc = pgmld_sqlbuf_append(sb, "::text) AS q(q) WHERE c.tsv @@ q.q");
+    rc = pgmld_sqlbuf_appendf(sb, " CROSS JOIN websearch_to_tsquery($%d::regconfig, $%d::text) AS q(q)"
+                                  " WHERE c.tsv @@ q.q",
+                              cfg, q);
   if (rc == 0 && (rc = add_filter(sj, sb, st)) < 0)
     return rc;
   if (rc == 0)
@@ -298,7 +329,8 @@ static uint32_t hybrid_candidates(uint32_t top_k)
 static int hybrid_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
 {
   uint32_t cand = hybrid_candidates(sj->top_k);
-  int v = vector_param(sj, sb), cfg, q, tf, rc;
+  int v = vector_param(sj, sb), cfg, q, tf, sw, kw, rc;
+  char w[2][32];
 
   if (v < 0)
     return v;
@@ -308,8 +340,12 @@ static int hybrid_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
                                              PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
   tf = q < 0 ? q : pgmld_sqlbuf_add_param(sb, sj->p->text_field, strlen(sj->p->text_field),
                                           PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
-  if (tf < 0)
-    return tf;
+  snprintf(w[0], sizeof(w[0]), "%.17g", sj->semantic_weight);
+  snprintf(w[1], sizeof(w[1]), "%.17g", sj->keyword_weight);
+  sw = tf < 0 ? tf : pgmld_sqlbuf_add_param(sb, w[0], strlen(w[0]), PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_FLOAT8);
+  kw = sw < 0 ? sw : pgmld_sqlbuf_add_param(sb, w[1], strlen(w[1]), PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_FLOAT8);
+  if (kw < 0)
+    return kw;
   rc = pgmld_sqlbuf_append(sb, "WITH sem AS (SELECT c.id");
   if (rc == 0)
     rc = from_chunks(sb, sj->p);
@@ -335,11 +371,11 @@ static int hybrid_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
         " ORDER BY r DESC LIMIT %" PRIu32 "),"
         " kwmax AS (SELECT max(r) AS m FROM kw),"
         " ids AS (SELECT id FROM sem UNION SELECT id FROM kw)"
-        " SELECT (%.17g * COALESCE(1 - (c.embedding <=> $%d::vector), 0)"
-        " + %.17g * COALESCE(kw.r / NULLIF(kwmax.m, 0), 0))::float8 AS score,"
+        " SELECT ($%d::float8 * COALESCE(1 - (c.embedding <=> $%d::vector), 0)"
+        " + $%d::float8 * COALESCE(kw.r / NULLIF(kwmax.m, 0), 0))::float8 AS score,"
         " c.chunk, d.doc_id, (d.document - $%d::text)::text, c.chunk_index"
         " FROM ids JOIN ",
-        cand, sj->semantic_weight, v, sj->keyword_weight, tf);
+        cand, sw, v, kw, tf);
   if (rc == 0)
     rc = pgmld_sqlbuf_append_chunks_table(sb, sj->p->id);
   if (rc == 0)
@@ -360,24 +396,30 @@ static void search_build(search_job_t *sj)
 
   /* In the same round trip, before the search: is the cached catalog
    * still the database's? */
-  if (sj->checked)
+  if (sj->checked) {
     rc = pgmld__svc_batch_sql(&job->batch, PGMLD_SVC_CATALOG_VERSION_SQL);
-  if (rc == 0 && sj->kind == SEARCH_TEXT) {
+    pgmld__svc_batch_prepare(&job->batch);
+  }
+  if (rc == 0 && sj->kind != SEARCH_TEXT)
+    rc = settings_sql(sj, &job->batch);
+  if (rc == 0) {
     sj->select_at = job->batch.n;
     rc = pgmld__svc_batch_add(&job->batch, &sb);
-    if (rc == 0)
-      rc = text_sql(sj, sb, &st);
-  } else if (rc == 0) {
-    rc = settings_sql(sj, &job->batch);
-    if (rc == 0) {
-      sj->select_at = job->batch.n;
-      rc = pgmld__svc_batch_add(&job->batch, &sb);
-      if (rc == 0)
-        rc = sj->kind == SEARCH_VECTOR ? vector_sql(sj, sb, &st) : hybrid_sql(sj, sb, &st);
-    }
-    if (rc == 0)
-      rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
   }
+  if (rc == 0) {
+    switch (sj->kind) {
+    case SEARCH_TEXT: rc = text_sql(sj, sb, &st); break;
+    case SEARCH_VECTOR: rc = vector_sql(sj, sb, &st); break;
+    case SEARCH_HYBRID: rc = hybrid_sql(sj, sb, &st); break;
+    }
+  }
+  /* Without a filter the text varies only with the pipeline, the kind and
+   * top_k (the values are parameters): it is worth preparing.  A filter's
+   * constants are in the text. */
+  if (rc == 0 && (sj->filter == NULL || sj->filter[0] == '\0'))
+    pgmld__svc_batch_prepare(&job->batch);
+  if (rc == 0 && sj->began)
+    rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
   if (rc < 0) {
     if (pgmld_status_ok(&st))
       pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED, "out of memory building the search");

@@ -43,6 +43,7 @@
 /* The statements of one round trip, each its own sqlbuf. */
 typedef struct pgmld_svc_batch_s {
   pgmld_sqlbuf_t *sb;
+  unsigned char *prepare;       /* per statement: 1 to run it prepared */
   size_t n, cap;
 } pgmld_svc_batch_t;
 
@@ -52,6 +53,13 @@ typedef struct pgmld_svc_batch_s {
 PGMLD_MUST_CHECK int pgmld__svc_batch_add(pgmld_svc_batch_t *b, pgmld_sqlbuf_t **out);
 /* A statement without parameters (trusted text).  Errors as above. */
 PGMLD_MUST_CHECK int pgmld__svc_batch_sql(pgmld_svc_batch_t *b, const char *sql);
+/* Runs the batch's last statement as a prepared statement, named after its
+ * text: the first use on a PostgreSQL connection prepares it, later uses
+ * only bind and execute it (no parse, no plan).  Only for statements whose
+ * text takes a bounded number of forms (values go in parameters, not in the
+ * text): each form takes one of the connection's limited prepared slots
+ * (database.max_prepared); beyond them statements run unprepared. */
+void pgmld__svc_batch_prepare(pgmld_svc_batch_t *b);
 
 /* Dropping a chunk table also locks pgmld.documents (its foreign key's
  * triggers live there), while a DELETE of documents anywhere cascades into

@@ -139,18 +139,43 @@ int svc_code(int rc, pgml_sync_result_t *res, const char *what)
   return code;
 }
 
-PGconn *svc_pg(void)
+PGconn *svc_pg_db(const char *dbname)
 {
   const char *host = getenv("PGMLD_TEST_PGHOST");
   char conninfo[400];
   PGconn *pg;
 
   assert_non_null(host);
-  snprintf(conninfo, sizeof(conninfo), "host=%s dbname=pgmld user=pgmld", host);
+  snprintf(conninfo, sizeof(conninfo), "host=%s dbname=%s user=pgmld", host, dbname);
   pg = PQconnectdb(conninfo);
   if (PQstatus(pg) != CONNECTION_OK)
-    fail_msg("cannot connect to the test database: %s", PQerrorMessage(pg));
+    fail_msg("cannot connect to the test database %s: %s", dbname, PQerrorMessage(pg));
   return pg;
+}
+
+PGconn *svc_pg(void)
+{
+  return svc_pg_db("pgmld");
+}
+
+void svc_own_database(const char *dbname, char *url, size_t len)
+{
+  PGconn *pg = svc_pg();
+  char sql[200];
+  PGresult *r;
+
+  snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
+  r = PQexec(pg, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(pg));
+  PQclear(r);
+  snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+  r = PQexec(pg, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(pg));
+  PQclear(r);
+  PQfinish(pg);
+  snprintf(url, len, "postgresql://pgmld@/%s?host=%s", dbname, getenv("PGMLD_TEST_PGHOST"));
 }
 
 int64_t svc_pg_int(PGconn *pg, const char *fmt, ...)

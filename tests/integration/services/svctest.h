@@ -40,8 +40,13 @@ int svc_code(int rc, pgml_sync_result_t *res, const char *what);
 /* As svc_code(), and the message is copied into msg. */
 int svc_code_msg(int rc, pgml_sync_result_t *res, char *msg, size_t len);
 
-/* Direct SQL on the test database (PGMLD_TEST_PGHOST). */
+/* Direct SQL on the test database (PGMLD_TEST_PGHOST), or on another
+ * database of the same server. */
 PGconn *svc_pg(void);
+PGconn *svc_pg_db(const char *dbname);
+/* Makes `dbname` anew (dropped first if it exists) on the test server, for a
+ * test that must not see other tests' catalog changes, and writes its URL. */
+void svc_own_database(const char *dbname, char *url, size_t len);
 /* The one value of a one-row, one-column query (formatted), as int64. */
 int64_t svc_pg_int(PGconn *pg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The id of pipeline `pipeline` of active collection `collection`, or 0. */

@@ -18,14 +18,21 @@ static pgml_client_t *ca, *cb;
 static PGconn *pg;
 static char msg[600];
 
+/* A database of its own: the tests check catalog_version, which every
+ * other test's collections and pipelines would move. */
+#define DBNAME "pgmld_catalog_cache"
+
 static int group_setup(void **state)
 {
+  char url[400];
+
   (void)state;
-  svc_daemon_start(&da, NULL, NULL);
-  svc_daemon_start(&db, NULL, NULL);
+  svc_own_database(DBNAME, url, sizeof(url));
+  svc_daemon_start(&da, url, NULL);
+  svc_daemon_start(&db, url, NULL);
   ca = svc_client(&da);
   cb = svc_client(&db);
-  pg = svc_pg();
+  pg = svc_pg_db(DBNAME);
   return 0;
 }
 

@@ -133,7 +133,7 @@ static int run_pipeline(int check, pgmld_status_t *st)
                              {"d2", t2, sizeof(t2) - 1, NULL, 0}};
   pgmld_svc_pipeline_t p;
   pgmld_svc_chunks_t chunks;
-  pgmld_svc_batch_t batch = {NULL, 0, 0};
+  pgmld_svc_batch_t batch = {0};
   uint32_t dims = 0;
   json_t *spec;
   int rc, calls = 0;
@@ -209,7 +209,7 @@ static void client_pipeline(void **state)
   pgmld_status_t st = PGMLD_STATUS_INIT;
   pgmld_svc_pipeline_t p;
   pgmld_svc_chunks_t chunks;
-  pgmld_svc_batch_t batch = {NULL, 0, 0};
+  pgmld_svc_batch_t batch = {0};
   uint32_t dims = 0;
   json_t *spec;
 
@@ -262,7 +262,7 @@ static void allocation_failures(void **state)
  * the limit. */
 static void batch_limit(void **state)
 {
-  pgmld_svc_batch_t batch = {NULL, 0, 0};
+  pgmld_svc_batch_t batch = {0};
   pgmld_status_t st = PGMLD_STATUS_INIT, st2 = PGMLD_STATUS_INIT;
   pgmld_sqlbuf_t *sb = NULL;
   size_t i;
