@@ -630,21 +630,51 @@ PyObject *pgml_py__field_to_object(pgml_py_state_t *st, const ProtobufCMessage *
   return value_to_object(st, fd, fi->flags, base + fd->offset);
 }
 
+/* A singular JSON field whose text is kept as it came and parsed on first
+ * access (message.c): a caller reading only some fields of many results
+ * (a search's scores and ids, say) does not pay json.loads for the rest. */
+static int is_lazy_json(const ProtobufCMessage *msg, const pgml_field_info_t *fi)
+{
+  const ProtobufCFieldDescriptor *fd;
+
+  if (!(fi->flags & PGML_FIELD_JSON) || (fi->flags & PGML_FIELD_MAP))
+    return 0;
+  fd = protobuf_c_message_descriptor_get_field(msg->descriptor, fi->number);
+  return fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING && fd->label != PROTOBUF_C_LABEL_REPEATED &&
+         !(fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
+}
+
 PyObject *pgml_py__message_to_object(pgml_py_state_t *st, const pgml_message_info_t *info,
                                      const ProtobufCMessage *msg)
 {
   PyObject *values = PyTuple_New((Py_ssize_t)info->n_fields);
+  uint64_t lazy = 0;
 
   if (values == NULL)
     return NULL;
   for (size_t i = 0; i < info->n_fields; i++) {
-    PyObject *v = pgml_py__field_to_object(st, msg, &info->fields[i]);
+    const pgml_field_info_t *fi = &info->fields[i];
+    PyObject *v;
 
+    if (i < 64 && is_lazy_json(msg, fi)) {
+      const ProtobufCFieldDescriptor *fd =
+          protobuf_c_message_descriptor_get_field(msg->descriptor, fi->number);
+      const char *s = *(const char *const *)(const void *)((const char *)msg + fd->offset);
+
+      if (s == NULL || s[0] == '\0') {
+        v = Py_NewRef(Py_None);
+      } else {
+        v = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "strict");
+        lazy |= (uint64_t)1 << i;
+      }
+    } else {
+      v = pgml_py__field_to_object(st, msg, fi);
+    }
     if (v == NULL) {
       Py_DECREF(values);
       return NULL;
     }
     PyTuple_SET_ITEM(values, (Py_ssize_t)i, v);
   }
-  return pgml_py__message_new(st, pgml_py__message_index(st, info), values);
+  return pgml_py__message_new(st, pgml_py__message_index(st, info), values, lazy);
 }

@@ -11,7 +11,8 @@ size_t pgml_py__message_index(const pgml_py_state_t *st, const pgml_message_info
   return (size_t)(info - st->table->messages);
 }
 
-PyObject *pgml_py__message_new(pgml_py_state_t *st, size_t index, PyObject *values)
+PyObject *pgml_py__message_new(pgml_py_state_t *st, size_t index, PyObject *values,
+                               uint64_t lazy)
 {
   PyTypeObject *type = st->message_types[index];
   pgml_py_message_t *m = (pgml_py_message_t *)type->tp_alloc(type, 0);
@@ -22,7 +23,41 @@ PyObject *pgml_py__message_new(pgml_py_state_t *st, size_t index, PyObject *valu
   }
   m->info = &st->table->messages[index];
   m->values = values;
+  m->lazy = lazy;
   return (PyObject *)m;
+}
+
+/* Item i of m's values, parsed first if it is a lazy JSON field.  Borrowed;
+ * NULL with the exception of json.loads set (the text is kept, so a later
+ * access raises the same way). */
+static PyObject *field_value(pgml_py_message_t *m, size_t i)
+{
+  PyObject *text = PyTuple_GET_ITEM(m->values, (Py_ssize_t)i), *v;
+  pgml_py_state_t *st;
+
+  if (i >= 64 || !(m->lazy & ((uint64_t)1 << i)))
+    return text;
+  st = pgml_py__state_of_type(Py_TYPE(m));
+  if (st == NULL)
+    return NULL;
+  v = PyObject_CallOneArg(st->json_loads, text);
+  if (v == NULL)
+    return NULL;
+  /* The tuple is the message's own and never handed out. */
+  PyTuple_SET_ITEM(m->values, (Py_ssize_t)i, v);
+  m->lazy &= ~((uint64_t)1 << i);
+  Py_DECREF(text);
+  return v;
+}
+
+/* Parses every lazy field (for ==, repr and to_dict).  0, or -1 with an
+ * exception set. */
+static int materialize(pgml_py_message_t *m)
+{
+  for (size_t i = 0; m->lazy != 0 && i < m->info->n_fields && i < 64; i++)
+    if (field_value(m, i) == NULL)
+      return -1;
+  return 0;
 }
 
 /* pgml.<Message>(**fields): the keywords are checked and converted exactly
@@ -87,8 +122,11 @@ static PyObject *message_getattro(PyObject *self, PyObject *name)
 
   if (m->values != NULL && PyUnicode_Check(name))
     for (size_t i = 0; i < m->info->n_fields; i++)
-      if (PyUnicode_CompareWithASCIIString(name, m->info->fields[i].name) == 0)
-        return Py_NewRef(PyTuple_GET_ITEM(m->values, (Py_ssize_t)i));
+      if (PyUnicode_CompareWithASCIIString(name, m->info->fields[i].name) == 0) {
+        PyObject *v = field_value(m, i);
+
+        return v != NULL ? Py_NewRef(v) : NULL;
+      }
   return PyObject_GenericGetAttr(self, name);
 }
 
@@ -102,8 +140,11 @@ static int message_setattro(PyObject *self, PyObject *name, PyObject *value)
 static PyObject *message_repr(PyObject *self)
 {
   pgml_py_message_t *m = (pgml_py_message_t *)self;
-  PyObject *parts = PyList_New(0), *sep = NULL, *body = NULL, *res = NULL;
+  PyObject *parts, *sep = NULL, *body = NULL, *res = NULL;
 
+  if (materialize(m) < 0)
+    return NULL;
+  parts = PyList_New(0);
   if (parts == NULL)
     return NULL;
   for (size_t i = 0; i < m->info->n_fields; i++) {
@@ -143,6 +184,8 @@ static PyObject *message_richcompare(PyObject *a, PyObject *b, int op)
     Py_RETURN_NOTIMPLEMENTED;
   if (ma->info != mb->info)
     return PyBool_FromLong(op == Py_NE);
+  if (materialize(ma) < 0 || materialize(mb) < 0)
+    return NULL;
   return PyObject_RichCompare(ma->values, mb->values, op);
 }
 
@@ -151,8 +194,11 @@ static PyObject *plain(pgml_py_state_t *st, PyObject *v)
 {
   if (PyObject_TypeCheck(v, st->message_base)) {
     pgml_py_message_t *m = (pgml_py_message_t *)v;
-    PyObject *d = PyDict_New();
+    PyObject *d;
 
+    if (materialize(m) < 0)
+      return NULL;
+    d = PyDict_New();
     if (d == NULL)
       return NULL;
     for (size_t i = 0; i < m->info->n_fields; i++) {

@@ -121,15 +121,19 @@ PyObject *pgml_py__field_to_object(pgml_py_state_t *st, const ProtobufCMessage *
 typedef struct pgml_py_message_s {
   PyObject_HEAD
   const pgml_message_info_t *info;
-  PyObject *values; /* tuple, one item per info->fields */
+  PyObject *values; /* tuple, one item per info->fields; private: items
+                       are replaced when a lazy field is parsed */
+  uint64_t lazy;    /* bit i: item i is JSON text not parsed yet */
 } pgml_py_message_t;
 
 /* Creates pgml._Message and one class per table message into `st` and the
  * module's namespace. */
 PGML_PY_MUST_CHECK int pgml_py__message_types_init(PyObject *module, pgml_py_state_t *st);
 /* A new result object of class `index` owning the reference to `values`
- * (a tuple; stolen, also on failure). */
-PyObject *pgml_py__message_new(pgml_py_state_t *st, size_t index, PyObject *values);
+ * (a tuple; stolen, also on failure).  Bit i of `lazy`: item i is a JSON
+ * field's text (str), parsed with json.loads when first read. */
+PyObject *pgml_py__message_new(pgml_py_state_t *st, size_t index, PyObject *values,
+                               uint64_t lazy);
 /* PyType_FromModuleAndSpec() for a spec named without its module ("Ping
  * Response" from the table): the type is created as "pgml.<name>". */
 PyTypeObject *pgml_py__new_type(PyObject *module, PyType_Spec *spec, PyObject *base);

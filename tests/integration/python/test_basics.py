@@ -96,6 +96,19 @@ def test_result_objects():
     assert pgml.ServerInfoResponse().pool is None
 
 
+def test_json_fields_are_parsed_when_read():
+    # JSON fields are kept as text until first read; ==, repr and to_dict()
+    # see the parsed value all the same, and a read returns the same object.
+    def make():
+        return pgml.SearchResult(score=0.5, metadata={"a": [1, 2]})
+    assert make() == make()
+    assert make() != pgml.SearchResult(score=0.5, metadata={"a": [1]})
+    assert "metadata={'a': [1, 2]}" in repr(make())
+    assert make().to_dict()["metadata"] == {"a": [1, 2]}
+    r = make()
+    assert r.metadata is r.metadata and r.metadata == {"a": [1, 2]}
+
+
 @pytest.mark.parametrize("kwargs, error, pattern", [
     ({"top_k": "x"}, TypeError, r"vector_search\(\): field 'top_k' must be int, not str"),
     ({"top_k": -1}, OverflowError, r"field 'top_k' is out of range"),
