@@ -66,8 +66,9 @@ static const pgmld_setting_t settings[] = {
    "stops reading that connection until calls end."},
   {"limits", "max_server_inflight_bytes", PGMLD_CFG_SIZE, "536870912", 1 * KIB,
    1024 * GIB, OFF(limits.max_server_inflight_bytes),
-   "Request bytes the unfinished calls of all connections may hold; a "
-   "request that would go over it is refused with RESOURCE_EXHAUSTED."},
+   "Request bytes the unfinished calls of all connections, and the WebSocket "
+   "messages being reassembled for authenticated clients, may hold; a request "
+   "that would go over it is refused with RESOURCE_EXHAUSTED."},
   {"limits", "max_connections", PGMLD_CFG_INT, "1024", 1, 1000000,
    OFF(limits.max_connections),
    "Client connections open at once; a connection over the limit is told "
