@@ -36,6 +36,9 @@
  * token yet (pgmld_conn_trusted()): a Ping or a small request fits, and a
  * client that proves nothing cannot make pgmld hold max_frame_size bytes. */
 #define UNTRUSTED_MAX_MESSAGE (64u * 1024u)
+/* Seconds a connection that refused a message waits, with its answer sent,
+ * for the peer to finish sending that message before closing anyway. */
+#define REFUSED_DRAIN_SECS 5
 /* The longest Origin header compared with websocket.allowed_origins. */
 #define ORIGIN_MAX 512u
 
@@ -199,7 +202,9 @@ typedef struct ws_stream_s {
   size_t sent;                  /* body bytes of queue[0] already written */
   uint8_t *scratch;             /* LWS_PRE + WS_CHUNK bytes for lws_write() */
   unsigned paused : 1;          /* the connection asked for no frames */
-  unsigned refusing : 1;        /* an oversized message: read nothing more */
+  unsigned refusing : 1;        /* an oversized message: drop what follows */
+  unsigned drained : 1;         /* refusing, and the peer finished that message */
+  unsigned draining : 1;        /* closing waits for drained (bounded) */
   unsigned closing : 1;         /* close() was called */
   unsigned flushing : 1;        /* closing once the queue is written */
   unsigned header_auth : 1;     /* authenticated by token_hash at the upgrade */
@@ -312,7 +317,8 @@ static void stream_pause(pgmld_transport_t *t)
   ws_stream_t *s = stream_of(t);
 
   s->paused = 1;
-  if (s->wsi != NULL)
+  /* Once closing, reading only drains the peer (stream_close). */
+  if (s->wsi != NULL && !s->closing)
     lws_rx_flow_control(s->wsi, 0);
 }
 
@@ -363,12 +369,18 @@ static void stream_close(pgmld_transport_t *t, int flush)
   s->closing = 1;
   if (s->wsi == NULL)
     return;                     /* lws is closing it already */
-  lws_rx_flow_control(s->wsi, 0);
   if (flush && s->out.n > 0) {
+    /* Closing after an answer (a refusal, say) while the peer may still
+     * be sending: what it sends is read and dropped (on_receive), so that
+     * its sends complete and it reads the answer, instead of the close
+     * finding unread bytes and resetting the connection under it.  lws
+     * bounds the wait for the peer's close (PENDING_TIMEOUT_CLOSE_ACK). */
+    lws_rx_flow_control(s->wsi, 1);
     s->flushing = 1;
     lws_callback_on_writable(s->wsi);
     return;
   }
+  lws_rx_flow_control(s->wsi, 0);
   s->flushing = 0;
   drop_queue(s);
   /* Asynchronous: lws closes it from its own loop callback, so the
@@ -443,14 +455,12 @@ static int message_done(ws_stream_t *s)
   return 0;
 }
 
-/* Stops reading a message that is refused and drops what was received
- * of it: nothing more is read, since the rest of the message cannot be
- * framed once a piece is dropped; the caller has the connection answer on
- * id 0 and close. */
+/* Refuses the message being received and drops what was received of it;
+ * the rest of it, and anything after it, is read and dropped too (the
+ * caller has the connection answer on id 0 and close: see stream_close). */
 static void stop_message(ws_stream_t *s)
 {
   s->refusing = 1;
-  lws_rx_flow_control(s->wsi, 0);
   release_msg(s);
   pgmld_free(s->msg);
   s->msg = NULL;
@@ -510,12 +520,22 @@ static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
 
   if (!trusted && max > UNTRUSTED_MAX_MESSAGE)
     max = UNTRUSTED_MAX_MESSAGE;
-  if (s->refusing || s->closing)
+  final = lws_is_final_fragment(s->wsi) && lws_remaining_packet_payload(s->wsi) == 0;
+  if (s->refusing || s->closing) {
+    /* Dropped.  Once the refused message has ended, a close waiting for
+     * it goes on (on_writeable). */
+    if (s->refusing && final && !s->drained) {
+      s->drained = 1;
+      if (s->draining)
+        lws_callback_on_writable(s->wsi);
+    }
     return 0;
+  }
   if ((uint64_t)s->msg_len + len > max) {
-    /* Nothing more is read: the connection answers on id 0 and closes. */
+    /* The rest is dropped: the connection answers on id 0 and closes. */
     uint64_t seen = (uint64_t)s->msg_len + len;
     stop_message(s);
+    s->drained = final;
     if (max == s->max_frame) {
       pgmld__conn_on_oversize(s->base.conn, seen);
     } else {
@@ -538,8 +558,10 @@ static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
   }
   /* Counted before it is allocated; a buffer kept from an earlier
    * message is counted again once it holds part of a new one. */
-  if (len > 0 && reserve_msg(s, trusted, &need, s->msg_len + len) < 0)
+  if (len > 0 && reserve_msg(s, trusted, &need, s->msg_len + len) < 0) {
+    s->drained = final;
     return 0;
+  }
   if (need > s->msg_cap) {
     size_t cap = need;
     uint8_t *p;
@@ -555,7 +577,6 @@ static int on_receive(ws_stream_t *s, const uint8_t *in, size_t len)
   if (len > 0)
     memcpy(s->msg + s->msg_len, in, len);
   s->msg_len += len;
-  final = lws_is_final_fragment(s->wsi) && lws_remaining_packet_payload(s->wsi) == 0;
   if (final && message_done(s) < 0) {
     pgmld_log_error("ws", "%s: out of memory holding a message; closing", s->peer);
     return -1;
@@ -573,6 +594,17 @@ static int on_writeable(ws_stream_t *s)
   int flags;
 
   if (s->closing && (!s->flushing || s->out.n == 0)) {
+    /* A peer still sending the message it was refused would find the
+     * connection reset under its sends, and might never read the answer:
+     * the close waits, reading and dropping, until that message has ended
+     * or REFUSED_DRAIN_SECS have passed (lws then drops the connection). */
+    if (s->refusing && !s->drained && s->flushing) {
+      if (!s->draining) {
+        s->draining = 1;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, REFUSED_DRAIN_SECS);
+      }
+      return 0;
+    }
     lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
     return -1;
   }
