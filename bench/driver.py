@@ -630,12 +630,13 @@ def plots(docdir, ping_S, search_S):
     return out
 
 
-def write_page(path, mode, m, mach, P, R, I, X, started, errors, elapsed=None):
+def write_page(path, mode, m, mach, P, R, I, X, started, errors, elapsed=None, measured=None):
     if elapsed is None:
         elapsed = time.time() - started
         with open(os.path.join(os.path.dirname(path), "benchmarks", f"raw-{mode}.json"), "w") as f:
             json.dump({"mode": mode, "machine": mach, "ping": P, "search": R, "ingest": I, "scale": X,
-                       "started": started, "elapsed": elapsed, "errors": errors}, f)
+                       "started": started, "elapsed": elapsed, "errors": errors,
+                       "measured": measured}, f)
     L = ["# Benchmarks", "",
          "Measured by `bench/run.sh` (`--quick` or `--full`), which builds pgmld (Release), starts its own",
          "PostgreSQL with pgvector and its own pgmld, runs every comparison below, and writes this page.",
@@ -645,8 +646,13 @@ def write_page(path, mode, m, mach, P, R, I, X, started, errors, elapsed=None):
          f"This page: mode `{mode}`, {m['runs']} runs per side and setting, measurement windows of "
          f"{m['secs']} s after {m['warm']} s of warm-up ({m['big_secs']} s after {m['big_warm']} s at 512 "
          f"concurrent), generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started + elapsed))} in "
-         f"{elapsed / 60:.1f} minutes.", "",
-         "Statistics: each run of a side gives its throughput (requests completed in the window divided",
+         f"{elapsed / 60:.1f} minutes.", ""]
+    if measured and len(set(measured.values())) > 1:
+        L += ["Its parts come from more than one run of the command (`--only` with `--merge`, which",
+              "keeps the parts a run does not measure from the previous run's raw results):", ""]
+        L += [f"- {part}: measured in the run started {when}" for part, when in sorted(measured.items())]
+        L += [""]
+    L += ["Statistics: each run of a side gives its throughput (requests completed in the window divided",
          "by the window) and the p50 and p99 latency of those requests.  Tables show the **median over",
          "runs** of each, and the range of throughput over runs.  On this shared machine the range",
          "is wide (often ±20% around the median): a ratio within that spread is not a difference.", "",
@@ -692,6 +698,16 @@ def write_page(path, mode, m, mach, P, R, I, X, started, errors, elapsed=None):
         f.write("\n".join(L + body).rstrip() + "\n")
 
 
+def read_raw(path):
+    with open(path) as f:
+        raw = json.load(f)
+    for part in ("ping", "search"):  # JSON made the concurrency keys strings
+        if raw[part]:
+            raw[part]["results"] = {s: {int(c): v for c, v in d.items()}
+                                    for s, d in raw[part]["results"].items()}
+    return raw
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=sorted(MODES), default="quick")
@@ -699,16 +715,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "docs/benchmarks.md"))
     ap.add_argument("--only", default="ping,search,ingest,scale")
     ap.add_argument("--from-raw", default="", help="rewrite the page from a raw-<mode>.json, running nothing")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: take the parts not measured now from the last raw-<mode>.json")
     a = ap.parse_args()
     if a.from_raw:
-        with open(a.from_raw) as f:
-            raw = json.load(f)
-        for part in ("ping", "search"):  # JSON made the concurrency keys strings
-            if raw[part]:
-                raw[part]["results"] = {s: {int(c): v for c, v in d.items()}
-                                        for s, d in raw[part]["results"].items()}
+        raw = read_raw(a.from_raw)
         write_page(a.out, raw["mode"], MODES[raw["mode"]], raw["machine"], raw["ping"], raw["search"],
-                   raw["ingest"], raw["scale"], raw["started"], raw["errors"], raw["elapsed"])
+                   raw["ingest"], raw["scale"], raw["started"], raw["errors"], raw["elapsed"],
+                   raw.get("measured"))
         return 0
     m = MODES[a.mode]
     only = set(a.only.split(","))
@@ -746,7 +760,27 @@ def main():
         mach["load average at end"] = load()
         svc.stop()
     os.makedirs(os.path.join(os.path.dirname(a.out), "benchmarks"), exist_ok=True)
-    write_page(a.out, a.mode, m, mach, P, R, I, X, started, errors)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    measured = {name: stamp for name in ("ping", "search", "ingest", "scale") if name in only}
+    if a.merge:
+        raw = read_raw(os.path.join(os.path.dirname(a.out), "benchmarks", f"raw-{a.mode}.json"))
+        if raw["mode"] != a.mode:
+            raise SystemExit(f"--merge: the last raw results are of mode {raw['mode']}, not {a.mode}")
+        then = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(raw["started"]))
+        old = raw.get("measured") or {}
+        kept = {"ping": raw["ping"], "search": raw["search"], "ingest": raw["ingest"], "scale": raw["scale"]}
+        for name in kept:
+            if name not in only and kept[name] is not None:
+                measured[name] = old.get(name, then)
+        P = P if "ping" in only else kept["ping"]
+        R = R if "search" in only else kept["search"]
+        I = I if "ingest" in only else kept["ingest"]
+        X = X if "scale" in only else kept["scale"]
+        for k, v in raw["machine"].items():
+            if k.startswith("load average"):
+                mach[f"{k} (run of {then})"] = v
+        errors = raw["errors"] + errors
+    write_page(a.out, a.mode, m, mach, P, R, I, X, started, errors, measured=measured)
     log(f"wrote {a.out} in {(time.time() - started) / 60:.1f} minutes")
     return 1 if errors else 0
 
