@@ -284,18 +284,30 @@ static int vector_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
   return rc;
 }
 
+/* The parameters of a keyword search: its text search configuration, the
+ * query, and the document field that holds the text (left out of the
+ * metadata returned).  Their numbers go to *cfg, *q, *tf. */
+static int keyword_params(search_job_t *sj, pgmld_sqlbuf_t *sb, int *cfg, int *q, int *tf)
+{
+  *cfg = pgmld_sqlbuf_add_param(sb, sj->p->fulltext_config, strlen(sj->p->fulltext_config),
+                                PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
+  if (*cfg < 0)
+    return *cfg;
+  *q = pgmld_sqlbuf_add_param(sb, sj->query, strlen(sj->query), PGMLD_SQL_FORMAT_TEXT,
+                              PGMLD_OID_TEXT);
+  if (*q < 0)
+    return *q;
+  *tf = pgmld_sqlbuf_add_param(sb, sj->p->text_field, strlen(sj->p->text_field),
+                               PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
+  return *tf < 0 ? *tf : 0;
+}
+
 static int text_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
 {
   int cfg, q, tf, rc;
 
-  cfg = pgmld_sqlbuf_add_param(sb, sj->p->fulltext_config, strlen(sj->p->fulltext_config),
-                               PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
-  q = cfg < 0 ? cfg : pgmld_sqlbuf_add_param(sb, sj->query, strlen(sj->query),
-                                             PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
-  tf = q < 0 ? q : pgmld_sqlbuf_add_param(sb, sj->p->text_field, strlen(sj->p->text_field),
-                                          PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
-  if (tf < 0)
-    return tf;
+  if ((rc = keyword_params(sj, sb, &cfg, &q, &tf)) < 0)
+    return rc;
   rc = pgmld_sqlbuf_appendf(sb, "SELECT ts_rank(c.tsv, q.q)::float8 AS score, c.chunk, d.doc_id,"
                                 " (d.document - $%d::text)::text, c.chunk_index",
                             tf);
@@ -334,15 +346,11 @@ static int hybrid_sql(search_job_t *sj, pgmld_sqlbuf_t *sb, pgmld_status_t *st)
 
   if (v < 0)
     return v;
-  cfg = pgmld_sqlbuf_add_param(sb, sj->p->fulltext_config, strlen(sj->p->fulltext_config),
-                               PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
-  q = cfg < 0 ? cfg : pgmld_sqlbuf_add_param(sb, sj->query, strlen(sj->query),
-                                             PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
-  tf = q < 0 ? q : pgmld_sqlbuf_add_param(sb, sj->p->text_field, strlen(sj->p->text_field),
-                                          PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_TEXT);
+  if ((rc = keyword_params(sj, sb, &cfg, &q, &tf)) < 0)
+    return rc;
   snprintf(w[0], sizeof(w[0]), "%.17g", sj->semantic_weight);
   snprintf(w[1], sizeof(w[1]), "%.17g", sj->keyword_weight);
-  sw = tf < 0 ? tf : pgmld_sqlbuf_add_param(sb, w[0], strlen(w[0]), PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_FLOAT8);
+  sw = pgmld_sqlbuf_add_param(sb, w[0], strlen(w[0]), PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_FLOAT8);
   kw = sw < 0 ? sw : pgmld_sqlbuf_add_param(sb, w[1], strlen(w[1]), PGMLD_SQL_FORMAT_TEXT, PGMLD_OID_FLOAT8);
   if (kw < 0)
     return kw;

@@ -385,67 +385,68 @@ static void cancel_upsert_in_flight(void **state)
 
 enum { DDL_ROUNDS = 40 };
 
-/* Upserts and deletes documents of `coll` in a loop: each DELETE cascades
- * into every chunk table, with pgmld.documents locked first.  Exits with
- * the number of failed calls. */
-static void deleter(const svc_daemon_t *d, const char *coll)
+/* A round of one side: the number of calls that failed (printed). */
+typedef int (*round_fn)(pgml_client_t *cl, const char *coll, int r);
+
+/* Upserts documents of `coll`, then deletes them all: the DELETE cascades
+ * into every chunk table, with pgmld.documents locked first. */
+static int delete_round(pgml_client_t *cl, const char *coll, int r)
 {
-  pgml_client_t *cl;
-  int r, failures = 0;
+  pgml_v1_DeleteDocumentsRequest req = {.collection = (char *)coll, .filter = "{}"};
+  pgml_v1_DeleteDocumentsResponse resp = pgml_v1_DeleteDocumentsResponse_init_zero;
+  pgml_sync_result_t res;
   char msg[600];
+  int rc, failures = 0;
 
-  if (pgml_client_new(d->addr, NULL, &cl) != 0)
-    _exit(100);
-  for (r = 0; r < DDL_ROUNDS; r++) {
-    pgml_v1_DeleteDocumentsRequest req = {.collection = (char *)coll, .filter = "{}"};
-    pgml_v1_DeleteDocumentsResponse resp = pgml_v1_DeleteDocumentsResponse_init_zero;
-    pgml_sync_result_t res;
-    int rc;
-
-    if (upsert_range(cl, coll, "del", 0, DOCS, &svc_opts, msg, sizeof(msg)) != 0) {
-      fprintf(stderr, "deleter upsert %d: %s\n", r, msg);
-      failures++;
-    }
-    rc = pgml_database_delete_documents_sync(cl, &req, &resp, &svc_opts, &res);
-    if (svc_code_msg(rc, &res, msg, sizeof(msg)) != 0) {
-      fprintf(stderr, "deleter delete %d: %s\n", r, msg);
-      failures++;
-    }
+  if (upsert_range(cl, coll, "del", 0, DOCS, &svc_opts, msg, sizeof(msg)) != 0) {
+    fprintf(stderr, "deleter upsert %d: %s\n", r, msg);
+    failures++;
   }
-  pgml_client_free(cl);
-  _exit(failures > 99 ? 99 : failures);
+  rc = pgml_database_delete_documents_sync(cl, &req, &resp, &svc_opts, &res);
+  if (svc_code_msg(rc, &res, msg, sizeof(msg)) != 0) {
+    fprintf(stderr, "deleter delete %d: %s\n", r, msg);
+    failures++;
+  }
+  return failures;
 }
 
-/* Adds and removes a pipeline of `coll` in a loop: each removal drops its
- * chunk table, whose foreign key's triggers live on pgmld.documents. */
-static void remover(const svc_daemon_t *d, const char *coll)
+/* Adds a pipeline of `coll` and removes it: the removal drops its chunk
+ * table, whose foreign key's triggers live on pgmld.documents. */
+static int pipeline_round(pgml_client_t *cl, const char *coll, int r)
+{
+  pgml_v1_AddPipelineRequest add = {.collection = (char *)coll, .name = "churn"};
+  pgml_v1_PipelineInfo info = pgml_v1_PipelineInfo_init_zero;
+  pgml_v1_RemovePipelineRequest rm = {.collection = (char *)coll, .name = "churn"};
+  pgml_v1_RemovePipelineResponse rmresp = pgml_v1_RemovePipelineResponse_init_zero;
+  pgml_sync_result_t res;
+  char msg[600];
+  int failures = 0, rc = pgml_database_add_pipeline_sync(cl, &add, &info, &svc_opts, &res);
+
+  if (rc == 0)
+    pb_release(pgml_v1_PipelineInfo_fields, &info);
+  if (svc_code_msg(rc, &res, msg, sizeof(msg)) != 0) {
+    fprintf(stderr, "remover add %d: %s\n", r, msg);
+    failures++;
+  }
+  rc = pgml_database_remove_pipeline_sync(cl, &rm, &rmresp, &svc_opts, &res);
+  if (svc_code_msg(rc, &res, msg, sizeof(msg)) != 0) {
+    fprintf(stderr, "remover remove %d: %s\n", r, msg);
+    failures++;
+  }
+  return failures;
+}
+
+/* A child process: DDL_ROUNDS rounds on its own connection; exits with the
+ * number of failed calls. */
+static void churn(const svc_daemon_t *d, const char *coll, round_fn round)
 {
   pgml_client_t *cl;
   int r, failures = 0;
-  char msg[600];
 
   if (pgml_client_new(d->addr, NULL, &cl) != 0)
     _exit(100);
-  for (r = 0; r < DDL_ROUNDS; r++) {
-    pgml_v1_AddPipelineRequest add = {.collection = (char *)coll, .name = "churn"};
-    pgml_v1_PipelineInfo info = pgml_v1_PipelineInfo_init_zero;
-    pgml_v1_RemovePipelineRequest rm = {.collection = (char *)coll, .name = "churn"};
-    pgml_v1_RemovePipelineResponse rmresp = pgml_v1_RemovePipelineResponse_init_zero;
-    pgml_sync_result_t res;
-    int rc = pgml_database_add_pipeline_sync(cl, &add, &info, &svc_opts, &res);
-
-    if (rc == 0)
-      pb_release(pgml_v1_PipelineInfo_fields, &info);
-    if (svc_code_msg(rc, &res, msg, sizeof(msg)) != 0) {
-      fprintf(stderr, "remover add %d: %s\n", r, msg);
-      failures++;
-    }
-    rc = pgml_database_remove_pipeline_sync(cl, &rm, &rmresp, &svc_opts, &res);
-    if (svc_code_msg(rc, &res, msg, sizeof(msg)) != 0) {
-      fprintf(stderr, "remover remove %d: %s\n", r, msg);
-      failures++;
-    }
-  }
+  for (r = 0; r < DDL_ROUNDS; r++)
+    failures += round(cl, coll, r);
   pgml_client_free(cl);
   _exit(failures > 99 ? 99 : failures);
 }
@@ -475,11 +476,11 @@ static void ddl_against_deletes(void **state)
   pd = fork();
   assert_true(pd >= 0);
   if (pd == 0)
-    deleter(&d, a);
+    churn(&d, a, delete_round);
   pr = fork();
   assert_true(pr >= 0);
   if (pr == 0)
-    remover(&d, b);
+    churn(&d, b, pipeline_round);
   assert_int_equal(waitpid(pd, &st_d, 0), pd);
   assert_int_equal(waitpid(pr, &st_r, 0), pr);
   svc_daemon_stop(&d);
