@@ -421,10 +421,13 @@ static void search_build(search_job_t *sj)
     case SEARCH_HYBRID: rc = hybrid_sql(sj, sb, &st); break;
     }
   }
-  /* Without a filter the text varies only with the pipeline, the kind and
-   * top_k (the values are parameters): it is worth preparing.  A filter's
-   * constants are in the text. */
-  if (rc == 0 && (sj->filter == NULL || sj->filter[0] == '\0'))
+  /* A vector search without a filter varies only with the pipeline and
+   * top_k (the values are parameters), and its plan does not depend on
+   * them (the index orders by distance to whatever vector): it is worth
+   * preparing.  A filter's constants are in its text; and a keyword
+   * search's plan depends on its query's words, which a generic plan of a
+   * prepared statement would not see. */
+  if (rc == 0 && sj->kind == SEARCH_VECTOR && (sj->filter == NULL || sj->filter[0] == '\0'))
     pgmld__svc_batch_prepare(&job->batch);
   if (rc == 0 && sj->began)
     rc = pgmld__svc_batch_sql(&job->batch, "COMMIT");
