@@ -13,7 +13,8 @@
  * path (pgmld_envelope_peek() + pgmld_dispatch_find_n()) would take a
  * frame, protobuf-c decodes it too, to the same id, method, payload and
  * timeout, with nothing else set, and the request decoded from the view's
- * payload equals the one from protobuf-c's; nothing leaks (the allocation
+ * payload into a call arena (rpc/arena.c), as pgmld does, equals the one
+ * from protobuf-c's; nothing leaks (the allocation
  * wrapper's live count returns to where it was). */
 #include <errno.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 #include "frame.h"
 #include "pgml/v1/database.pb-c.h"
 #include "pgml/v1/frame.pb-c.h"
+#include "rpc/arena.h"
 #include "rpc/dispatch.h"
 #include "rpc/envelope.h"
 
@@ -136,11 +138,13 @@ static void check_fast_path(const uint8_t *body, uint32_t len)
   ProtobufCMessage *fast, *slow;
   const pgmld_method_t *m, *m2;
   pgmld_frame_view_t v;
+  pgmld_arena_t arena;
   Pgml__V1__Frame *f;
   size_t n;
   uint8_t *a, *b;
   int rc;
 
+  pgmld_arena_init(&arena);
   if (!pgmld_envelope_peek(body, len, &v)) {
     /* The general path then decides; a frame peek refuses can be valid. */
     return;
@@ -173,13 +177,18 @@ static void check_fast_path(const uint8_t *body, uint32_t len)
      * same bytes the same way. */
     CHECK(rc == -EBADMSG || rc == -ENOMEM);
     if (rc == -EBADMSG)
-      CHECK(pgmld_dispatch_decode(m, v.payload, v.payload_len, &fast, &st) == -EBADMSG &&
+      CHECK(pgmld_dispatch_decode_with(m, v.payload, v.payload_len,
+                                       pgmld_arena_allocator(&arena), &fast,
+                                       &st) == -EBADMSG &&
             fast == NULL && st.code == PGMLD_INVALID_ARGUMENT);
+    pgmld_arena_reset(&arena);
     pgmld_envelope_free(f);
     return;
   }
   CHECK(m2 == m);
-  if (pgmld_dispatch_decode(m, v.payload, v.payload_len, &fast, &st) == 0) {
+  /* The fast path decodes into the call's arena, as pgmld does. */
+  if (pgmld_dispatch_decode_with(m, v.payload, v.payload_len, pgmld_arena_allocator(&arena),
+                                 &fast, &st) == 0) {
     n = protobuf_c_message_get_packed_size(slow);
     CHECK(protobuf_c_message_get_packed_size(fast) == n);
     a = malloc(n ? n : 1);
@@ -190,10 +199,10 @@ static void check_fast_path(const uint8_t *body, uint32_t len)
     CHECK(memcmp(a, b, n) == 0);
     free(a);
     free(b);
-    pgmld_dispatch_free_request(fast);
   } else {
     CHECK(st.code == PGMLD_RESOURCE_EXHAUSTED);
   }
+  pgmld_arena_reset(&arena);
   pgmld_dispatch_free_request(slow);
   pgmld_envelope_free(f);
 }

@@ -2,6 +2,7 @@
  * expiring it, and delivering its result to its callback. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,26 @@
 #define DEFAULT_SERVICE "pgml.v1.Database/"
 /* Longest full method name accepted, in bytes. */
 #define MAX_METHOD 255
+_Static_assert(sizeof(((pgml__call_t *)0)->method_buf) >= sizeof(DEFAULT_SERVICE) + MAX_METHOD,
+               "a call's method_buf holds the service prefix, a name and its NUL");
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RECYCLE_CALLS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RECYCLE_CALLS 0
+#endif
+#endif
+#ifndef RECYCLE_CALLS
+#define RECYCLE_CALLS 1
+#endif
+/* Delivered call objects a client keeps for its next calls, at most, and
+ * the largest response buffer one keeps. */
+#define SPARE_CALLS_MAX 256u
+#define SPARE_PAYLOAD_MAX 4096u
 
 void pgml__call_free(pgml__call_t *call)
 {
-  pgml__free(call->method);
   pgml__free(call->message_buf);
   pgml__free(call->details);
   pgml__free(call->payload);
@@ -38,6 +55,59 @@ static void clear_result(pgml__call_t *call)
   call->details = NULL;
   call->payload = NULL;
   call->payload_len = 0;
+  call->payload_cap = 0;
+}
+
+/* A call object: a spare one, or a new one; its result, callbacks and
+ * method are unset.  NULL when memory ran out. */
+static pgml__call_t *new_call(pgml_client_t *c)
+{
+  pgml__call_t *call = c->spare_calls;
+  uint8_t *payload;
+  size_t cap;
+
+  if (call == NULL)
+    return pgml__calloc(1, sizeof(*call));
+  c->spare_calls = call->dnext;
+  c->n_spare_calls--;
+  payload = call->payload;
+  cap = call->payload_cap;
+  /* Not the whole object: method_buf is written before it is read. */
+  memset(call, 0, offsetof(pgml__call_t, method_buf));
+  call->payload = payload;
+  call->payload_cap = cap;
+  return call;
+}
+
+/* Gives back a call whose callback has run (or will never run). */
+static void release_call(pgml_client_t *c, pgml__call_t *call)
+{
+  if (!RECYCLE_CALLS || c->n_spare_calls >= SPARE_CALLS_MAX) {
+    pgml__call_free(call);
+    return;
+  }
+  pgml__free(call->message_buf);
+  pgml__free(call->details);
+  call->message_buf = NULL;
+  call->details = NULL;
+  if (call->payload_cap > SPARE_PAYLOAD_MAX) {
+    pgml__free(call->payload);
+    call->payload = NULL;
+    call->payload_cap = 0;
+  }
+  call->dnext = c->spare_calls;
+  c->spare_calls = call;
+  c->n_spare_calls++;
+}
+
+void pgml__call_free_spares(pgml_client_t *c)
+{
+  while (c->spare_calls != NULL) {
+    pgml__call_t *call = c->spare_calls;
+    c->spare_calls = call->dnext;
+    pgml__call_free(call);
+  }
+  c->n_spare_calls = 0;
 }
 
 /* Moves an IN_FLIGHT call to DONE; its result must be set. */
@@ -161,32 +231,27 @@ static int valid_metadata(const char *const *md)
   return 1;
 }
 
-/* "Ping" -> "pgml.v1.Database/Ping"; a full name is checked and copied.
- * NULL when the name is not valid or memory ran out (*rc says which). */
-static char *full_method(const char *method, int *rc)
+/* "Ping" -> "pgml.v1.Database/Ping" into buf (sizeof(pgml__call_t.method_buf)
+ * bytes); a full name is checked and copied.  0, or -EINVAL when the name is
+ * not valid. */
+static int full_method(const char *method, char *buf)
 {
   const char *slash;
-  char *s;
+  size_t n;
 
-  *rc = -EINVAL;
-  if (method == NULL || method[0] == '\0' || strlen(method) > MAX_METHOD)
-    return NULL;
-  slash = strchr(method, '/');
+  if (method == NULL || method[0] == '\0' || (n = strlen(method)) > MAX_METHOD)
+    return -EINVAL;
+  slash = memchr(method, '/', n);
   if (slash == NULL) {
-    /* Not pgml__asprintf(): this runs on every call, and formatting costs
-     * more than the rest of starting one. */
-    size_t pre = sizeof(DEFAULT_SERVICE) - 1, n = strlen(method) + 1;
-    s = pgml__malloc(pre + n);
-    if (s != NULL) {
-      memcpy(s, DEFAULT_SERVICE, pre);
-      memcpy(s + pre, method, n);
-    }
-  } else if (slash == method || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
-    return NULL;
-  else
-    s = pgml__strdup(method);
-  *rc = s != NULL ? 0 : -ENOMEM;
-  return s;
+    size_t pre = sizeof(DEFAULT_SERVICE) - 1;
+    memcpy(buf, DEFAULT_SERVICE, pre);
+    memcpy(buf + pre, method, n + 1);
+    return 0;
+  }
+  if (slash == method || slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
+    return -EINVAL;
+  memcpy(buf, method, n + 1);
+  return 0;
 }
 
 /* Starts a call.  Ownership: nothing passed in is kept; on failure nothing
@@ -198,9 +263,11 @@ static int start(pgml_client_t *c, const char *method, const uint8_t *payload,
 {
   uint32_t timeout_ms = opts != NULL ? opts->timeout_ms : 0;
   const char *const *md = opts != NULL ? opts->metadata : NULL;
+  const pgml__transport_ops_t *ops;
   pgml__outbuf_t *b = NULL;
   pgml__call_t *call;
-  int rc;
+  size_t size;
+  int rc, direct;
 
   if (c == NULL || (raw_cb == NULL && msg_cb == NULL) || (payload == NULL && len > 0))
     return -EINVAL;
@@ -213,23 +280,33 @@ static int start(pgml_client_t *c, const char *method, const uint8_t *payload,
   if (len > c->opts.max_frame_size)
     return -EMSGSIZE;
 
-  call = pgml__calloc(1, sizeof(*call));
+  call = new_call(c);
   if (call == NULL)
     return -ENOMEM;
   call->heap_at = SIZE_MAX;
-  call->method = full_method(method, &rc);
-  if (call->method == NULL)
+  call->method = call->method_buf;
+  rc = full_method(method, call->method_buf);
+  if (rc < 0)
     goto fail;
   rc = pgml__table_reserve(&c->calls);
   if (rc == 0 && timeout_ms > 0)
     rc = pgml__heap_reserve(&c->deadlines);
   if (rc < 0)
     goto fail;
-  rc = pgml__envelope_request(c->transport->ops->headroom, c->opts.max_frame_size,
-                              c->next_id, call->method, payload, len, timeout_ms,
-                              md, &b);
+  rc = pgml__envelope_request_size(c->opts.max_frame_size, c->next_id, call->method,
+                                   len, timeout_ms, md, &size);
   if (rc < 0)
     goto fail;
+  /* Small requests are written straight into the transport's send buffer
+   * (one for all the requests of a turn); others get a buffer each. */
+  ops = c->transport->ops;
+  direct = ops->reserve != NULL && ops->reserve(c->transport, size) == 0;
+  if (!direct) {
+    rc = pgml__envelope_request(ops->headroom, c->opts.max_frame_size, c->next_id,
+                                call->method, payload, len, timeout_ms, md, &b);
+    if (rc < 0)
+      goto fail;
+  }
 
   /* Nothing can fail from here on. */
   call->id = c->next_id++;
@@ -249,15 +326,18 @@ static int start(pgml_client_t *c, const char *method, const uint8_t *payload,
   /* The call is in the table before the connection is opened, so that a
    * connection that cannot be opened completes it with the others. */
   pgml__client_ensure_open(c);
-  if (c->conn != CONN_CLOSED)
-    pgml__client_send(c, b);
-  else
+  if (c->conn == CONN_CLOSED)
     pgml__free(b);
+  else if (direct)
+    pgml__envelope_request_write(ops->append(c->transport, size), call->id, call->method,
+                                 payload, len, timeout_ms, md);
+  else
+    pgml__client_send(c, b);
   pgml__client_watch(c);
   return 0;
 
 fail:
-  pgml__call_free(call);
+  release_call(c, call);
   return rc;
 }
 
@@ -334,7 +414,13 @@ static void answer(pgml_client_t *c, pgml__call_t *call, const pgml__envelope_t 
     call->code = PGML_OK;
     call->message = "";
     if (env->payload_len > 0) {
-      call->payload = pgml__malloc(env->payload_len);
+      if (env->payload_len > call->payload_cap) {
+        pgml__free(call->payload);
+        call->payload_cap = 0;
+        call->payload = pgml__malloc(env->payload_len);
+        if (call->payload != NULL)
+          call->payload_cap = env->payload_len;
+      }
       if (call->payload == NULL) {
         pgml__call_fail(c, call, PGML_RESOURCE_EXHAUSTED,
                         "out of memory for the %zu-byte response of %s",
@@ -450,13 +536,15 @@ void pgml__call_run_done(pgml_client_t *c)
     res.code = call->code;
     res.message = call->message != NULL ? call->message : "";
     res.details = call->details;
-    res.payload = call->code == PGML_OK ? call->payload : NULL;
+    /* A reused call may hold a buffer from an earlier answer: no payload
+     * is NULL, as it always was. */
     res.payload_len = call->code == PGML_OK ? call->payload_len : 0;
+    res.payload = res.payload_len > 0 ? call->payload : NULL;
     if (call->raw_cb != NULL)
       call->raw_cb(c, &res, call->ud);
     else
       deliver_msg(c, call, &res);
-    pgml__call_free(call);
+    release_call(c, call);
     call = next;
   }
 }

@@ -297,6 +297,7 @@ void pgml_client_free(pgml_client_t *c)
   c->transport->ops->destroy(c->transport);
   pgml__table_free(&c->calls);
   pgml__heap_free(&c->deadlines);
+  pgml__call_free_spares(c);
   pgml__free(c->address);
   pgml__free(c);
 }

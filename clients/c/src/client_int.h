@@ -31,7 +31,7 @@ typedef struct pgml__call_s {
   size_t heap_at;                 /* index in the deadline heap, or SIZE_MAX */
   uint64_t deadline;              /* monotonic ms; meaningful when in the heap */
   uint32_t timeout_ms;
-  char *method;                   /* full name, owned */
+  const char *method;             /* full name: method_buf */
   pgml_raw_cb raw_cb;             /* exactly one of raw_cb and msg_cb is set */
   pgml_msg_cb msg_cb;
   const pb_msgdesc_t *resp_type;  /* msg_cb only */
@@ -42,8 +42,13 @@ typedef struct pgml__call_s {
   const char *message;
   char *message_buf;
   char *details;
-  uint8_t *payload;
+  uint8_t *payload;               /* owned; kept (payload_cap) when the call
+                                   * object is reused */
   size_t payload_len;
+  size_t payload_cap;
+  /* "pgml.v1.Database/" and a method name of at most 255 bytes, or a full
+   * name of at most 255. */
+  char method_buf[17 + 255 + 1];
 } pgml__call_t;
 
 /* Calls by id: a chained hash table. */
@@ -79,6 +84,8 @@ struct pgml_client_s {
   pgml__deadline_heap_t deadlines;
   pgml__call_t *done_head;          /* completed calls, oldest first */
   pgml__call_t *done_tail;
+  pgml__call_t *spare_calls;        /* delivered calls kept for reuse, via dnext */
+  unsigned n_spare_calls;
   /* Set while the frames io() hands over are matched: a reason for closing
    * the connection found there (a frame with id 0, a malformed frame),
    * which is better than the transport's. */
@@ -138,6 +145,8 @@ void pgml__call_expire(pgml_client_t *c, uint64_t now);
 void pgml__call_cancel_all(pgml_client_t *c, const char *message);
 /* Frees a call that has left every table. */
 void pgml__call_free(pgml__call_t *call);
+/* Frees the client's spare call objects (pgml_client_free()). */
+void pgml__call_free_spares(pgml_client_t *c);
 
 /* client.c */
 /* Opens the connection if it is closed.  Failures complete the calls. */

@@ -136,14 +136,11 @@ static size_t entry_size(const char *key, const char *value)
   return n;
 }
 
-int pgml__envelope_request(size_t headroom, uint32_t max_frame, uint64_t id,
-                           const char *method, const uint8_t *payload, size_t len,
-                           uint32_t timeout_ms, const char *const *metadata,
-                           pgml__outbuf_t **out)
+int pgml__envelope_request_size(uint32_t max_frame, uint64_t id, const char *method,
+                                size_t len, uint32_t timeout_ms,
+                                const char *const *metadata, size_t *out)
 {
-  size_t mlen = strlen(method), size = 0, n, i;
-  pgml__outbuf_t *b;
-  uint8_t *p;
+  size_t mlen = strlen(method), size = 0, n;
 
   for (n = 0; metadata != NULL && metadata[2 * n] != NULL; n++) {
     if (n == PGML_MAX_METADATA)
@@ -162,10 +159,16 @@ int pgml__envelope_request(size_t headroom, uint32_t max_frame, uint64_t id,
     size += 1 + varint_size(timeout_ms);
   if (size > max_frame || size > UINT32_MAX)
     return -EMSGSIZE;
-  b = pgml__outbuf_new(headroom, size);
-  if (b == NULL)
-    return -ENOMEM;
-  p = b->data + headroom;
+  *out = size;
+  return 0;
+}
+
+void pgml__envelope_request_write(uint8_t *p, uint64_t id, const char *method,
+                                  const uint8_t *payload, size_t len,
+                                  uint32_t timeout_ms, const char *const *metadata)
+{
+  size_t mlen = strlen(method), i;
+
   if (id != 0) {
     *p++ = TAG_ID;
     p = put_varint(p, id);
@@ -178,7 +181,7 @@ int pgml__envelope_request(size_t headroom, uint32_t max_frame, uint64_t id,
     *p++ = TAG_TIMEOUT;
     p = put_varint(p, timeout_ms);
   }
-  for (i = 0; i < n; i++) {
+  for (i = 0; metadata != NULL && metadata[2 * i] != NULL; i++) {
     const char *key = metadata[2 * i], *value = metadata[2 * i + 1];
     *p++ = TAG_METADATA;
     p = put_varint(p, entry_size(key, value));
@@ -186,6 +189,26 @@ int pgml__envelope_request(size_t headroom, uint32_t max_frame, uint64_t id,
     if (value[0] != '\0')
       p = put_ld(p, TAG_ENTRY_VALUE, value, strlen(value));
   }
+}
+
+int pgml__envelope_request(size_t headroom, uint32_t max_frame, uint64_t id,
+                           const char *method, const uint8_t *payload, size_t len,
+                           uint32_t timeout_ms, const char *const *metadata,
+                           pgml__outbuf_t **out)
+{
+  pgml__outbuf_t *b;
+  size_t size;
+  int rc;
+
+  rc = pgml__envelope_request_size(max_frame, id, method, len, timeout_ms, metadata,
+                                   &size);
+  if (rc < 0)
+    return rc;
+  b = pgml__outbuf_new(headroom, size);
+  if (b == NULL)
+    return -ENOMEM;
+  pgml__envelope_request_write(b->data + headroom, id, method, payload, len, timeout_ms,
+                               metadata);
   *out = b;
   return 0;
 }

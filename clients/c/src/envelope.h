@@ -41,6 +41,18 @@ PGML_MUST_CHECK int pgml__envelope_request(size_t headroom, uint32_t max_frame,
                                            const char *const *metadata,
                                            pgml__outbuf_t **out);
 
+/* pgml__envelope_request() in two steps, for a body placed by the caller:
+ * the body's size (*size; -EMSGSIZE, -EINVAL as there), then the bytes,
+ * written at p (at least *size bytes) from the same arguments. */
+PGML_MUST_CHECK int pgml__envelope_request_size(uint32_t max_frame, uint64_t id,
+                                                const char *method, size_t len,
+                                                uint32_t timeout_ms,
+                                                const char *const *metadata,
+                                                size_t *size);
+void pgml__envelope_request_write(uint8_t *p, uint64_t id, const char *method,
+                                  const uint8_t *payload, size_t len,
+                                  uint32_t timeout_ms, const char *const *metadata);
+
 /* Encodes a CANCEL of request `id`; as pgml__envelope_request(). */
 PGML_MUST_CHECK int pgml__envelope_cancel(size_t headroom, uint64_t id,
                                           pgml__outbuf_t **out);

@@ -60,6 +60,17 @@ struct pgml__transport_ops_s {
    * order by later io() calls; queueing while opening is allowed. */
   void (*send)(pgml__transport_t *t, pgml__outbuf_t *b);
 
+  /* Optional (NULL: every frame goes through send()): a small frame written
+   * straight into the transport's queue, with no buffer of its own, so that
+   * the frames of one turn leave from one buffer.  reserve() makes sure the
+   * next append() of a body_len-byte body cannot fail: 0, or a negative
+   * errno (the frame is too large for this, no memory) and the caller uses
+   * send().  A close() in between does not undo it.  append() queues the
+   * frame, writes its header and returns where its body_len-byte body goes,
+   * which the caller fills before anything else is queued. */
+  int (*reserve)(pgml__transport_t *t, size_t body_len);
+  uint8_t *(*append)(pgml__transport_t *t, size_t body_len);
+
   /* The descriptor and the PGML_EV_* wanted; -1 and 0 when closed. */
   int (*fd)(const pgml__transport_t *t);
   unsigned (*events)(const pgml__transport_t *t);

@@ -23,6 +23,10 @@ typedef struct {
   int fd;
   int connecting;              /* connect() returned EINPROGRESS */
   pgml__outq_t out;             /* queued frames, oldest first */
+  pgml__outbuf_t *batch;        /* the last of `out`, holding appended frames,
+                                 * while more may be appended to it; NULL
+                                 * once written or followed by a sent frame */
+  pgml__outbuf_t *spare;        /* the next batch, reserved; owned */
   pgml_frame_reader_t reader;
   uint32_t max_frame;
   struct sockaddr_un addr;
@@ -46,13 +50,17 @@ static void unix_close(pgml__transport_t *t)
   u->connecting = 0;
   u->base.connected = 0;
   pgml__outq_clear(&u->out);
+  u->batch = NULL;
   pgml_frame_reader_free(&u->reader);
   pgml_frame_reader_init(&u->reader, u->max_frame);
 }
 
 static void unix_destroy(pgml__transport_t *t)
 {
+  unix_t *u = (unix_t *)t;
+
   unix_close(t);
+  pgml__free(u->spare);
   pgml__free(t);
 }
 
@@ -96,6 +104,53 @@ static void unix_send(pgml__transport_t *t, pgml__outbuf_t *b)
   b->start = b->data;
   b->len = PGML_FRAME_HEADER_SIZE + b->body_len;
   pgml__outq_push(&u->out, b);
+  /* What is appended now must go after b. */
+  u->batch = NULL;
+}
+
+/* Frames appended into one batch buffer, at most: a batch is one
+ * allocation for a whole turn's worth of small requests. */
+#define BATCH_CAP (16u * 1024u)
+/* Larger frames are sent in buffers of their own. */
+#define BATCH_FRAME_MAX 1024u
+
+static int unix_reserve(pgml__transport_t *t, size_t body_len)
+{
+  unix_t *u = (unix_t *)t;
+
+  if (body_len > BATCH_FRAME_MAX - PGML_FRAME_HEADER_SIZE)
+    return -EMSGSIZE;
+  /* A spare always, even when the batch has room: a close() before the
+   * append() drops the batch. */
+  if (u->spare == NULL) {
+    u->spare = pgml__outbuf_new(0, BATCH_CAP);
+    if (u->spare == NULL)
+      return -ENOMEM;
+  }
+  return 0;
+}
+
+static uint8_t *unix_append(pgml__transport_t *t, size_t body_len)
+{
+  unix_t *u = (unix_t *)t;
+  size_t frame = PGML_FRAME_HEADER_SIZE + body_len;
+  pgml__outbuf_t *b = u->batch;
+  uint8_t *p;
+
+  if (b == NULL || b->len + frame > BATCH_CAP) {
+    /* unix_reserve() made sure there is one. */
+    b = u->spare;
+    u->spare = NULL;
+    b->start = b->data;
+    b->len = 0;
+    pgml__outq_push(&u->out, b);
+    u->batch = b;
+  }
+  /* The batch may be partly written: its start stays, its end grows. */
+  p = b->data + b->len;
+  pgml_frame_put_header(p, (uint32_t)body_len);
+  b->len += frame;
+  return p + PGML_FRAME_HEADER_SIZE;
 }
 
 static int finish_connect(unix_t *u)
@@ -123,6 +178,10 @@ static int flush(pgml__transport_t *t)
     if (n < 0)
       return set_err(u, (int)n, "write");
     pgml__outq_consume(&u->out, (size_t)n);
+    /* The batch is always last: an empty queue means it was written and
+     * freed. */
+    if (u->out.head == NULL)
+      u->batch = NULL;
   }
   return 0;
 }
@@ -212,6 +271,8 @@ static const pgml__transport_ops_t unix_ops = {
   .open = unix_open,
   .io = unix_io,
   .send = unix_send,
+  .reserve = unix_reserve,
+  .append = unix_append,
   .fd = unix_fd,
   .events = unix_events,
   .close = unix_close,

@@ -75,6 +75,11 @@ static transport_stats_t *transport(const char *name)
 {
   size_t i;
 
+  /* Callers pass their transport's static name: the same pointer each
+   * time, so the string compare is only a fallback. */
+  for (i = 0; i < PGMLD_METRICS_MAX_TRANSPORTS && M.transports[i].name != NULL; i++)
+    if (M.transports[i].name == name)
+      return &M.transports[i];
   for (i = 0; i < PGMLD_METRICS_MAX_TRANSPORTS; i++) {
     transport_stats_t *t = &M.transports[i];
     if (t->name == NULL) {

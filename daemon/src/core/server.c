@@ -37,9 +37,14 @@ typedef enum {
   STATE_STOPPED,    /* handles closing; uv_run() is about to return */
 } state_t;
 
-static const char *const state_names[] = {
-  "starting", "running", "draining", "closing", "stopping", "stopped",
-};
+static const char *state_name(state_t state)
+{
+  static const char *const names[] = {
+    "starting", "running", "draining", "closing", "stopping", "stopped",
+  };
+
+  return (size_t)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
 
 struct pgmld_server_s {
   uv_loop_t loop;
@@ -113,11 +118,11 @@ static void set_state(pgmld_server_t *srv, state_t state)
   /* Defensive: every step below relies on never going back (a closed
    * listener or pool is never reopened). */
   if (state < srv->state) {
-    pgmld_log_error("server", "impossible state change %s -> %s", state_names[srv->state],
-                    state_names[state]);
+    pgmld_log_error("server", "impossible state change %s -> %s", state_name(srv->state),
+                    state_name(state));
     abort();
   }
-  pgmld_log_debug("server", "%s -> %s", state_names[srv->state], state_names[state]);
+  pgmld_log_debug("server", "%s -> %s", state_name(srv->state), state_name(state));
   srv->state = state;
 }
 
@@ -858,7 +863,7 @@ int pgmld_server_run(pgmld_server_t *srv)
   rc = uv_run(&srv->loop, UV_RUN_DEFAULT);
   if (rc != 0 || srv->state != STATE_STOPPED) {
     pgmld_log_error("server", "the event loop ended early (state %s)",
-                    state_names[srv->state]);
+                    state_name(srv->state));
     return 1;
   }
   return srv->exit_status;

@@ -25,7 +25,15 @@ struct pgmld_conn_s {
   pgmld_idmap_t unanswered;     /* request id -> call, for CANCEL and duplicates */
   pgmld_list_t pending;         /* the same calls, in arrival order */
   pgmld_list_t answered;        /* answered calls whose handler is not done */
-  size_t out_queued;            /* bytes given to the transport, not yet written */
+  size_t out_queued;            /* bytes given to the transport, not yet written,
+                                 * and those in `batch` */
+  uint8_t *batch;               /* responses made while the transport hands over
+                                 * what one read brought, given to it in one
+                                 * write at the end (pgmld__conn_batch_end());
+                                 * owned */
+  size_t batch_len, batch_cap;
+  uint64_t batch_in, batch_out; /* bytes read and queued in this batch, for
+                                 * the metrics at its end */
   const char *transport;        /* the transport's name, for metrics */
   uint64_t last_active;         /* uv_now() of the last frame read */
   uint64_t in_bytes;            /* request bytes held by calls not yet ended */
@@ -38,7 +46,13 @@ struct pgmld_conn_s {
                                  * limits.max_inflight_bytes */
   unsigned closing : 1;         /* no more frames are read or answered */
   unsigned dead : 1;            /* handed to the server to be freed */
+  unsigned batching : 1;        /* between pgmld__conn_batch_begin() and _end() */
 };
+
+/* A batch is given to the transport before it would grow past BATCH_MAX;
+ * a response larger than BATCH_FRAME_MAX is never copied into one. */
+#define BATCH_MAX (256u * 1024u)
+#define BATCH_FRAME_MAX (64u * 1024u)
 
 /* Refusals logged one by one on a connection; after that they are counted
  * and summed up in one line at most every REFUSAL_SUMMARY_MS, and when the
@@ -133,6 +147,17 @@ static void log_refusal(pgmld_conn_t *conn, pgmld_log_level_t level, const char 
             REFUSALS_LOGGED, REFUSAL_SUMMARY_MS / 1000u);
 }
 
+/* Frees the batch without sending it (the connection is closing at once,
+ * or its transport is gone). */
+static void drop_batch(pgmld_conn_t *conn)
+{
+  conn->out_queued -= conn->batch_len < conn->out_queued ? conn->batch_len
+                                                         : conn->out_queued;
+  pgmld_free(conn->batch);
+  conn->batch = NULL;
+  conn->batch_len = conn->batch_cap = 0;
+}
+
 /* Hands the connection to the server once nothing can reach it any more:
  * the transport is closed (no upcall will come) and no call points to it. */
 static void maybe_dead(pgmld_conn_t *conn)
@@ -141,6 +166,7 @@ static void maybe_dead(pgmld_conn_t *conn)
       !pgmld_list_empty(&conn->answered))
     return;
   conn->dead = 1;
+  drop_batch(conn);
   summarize_refusals(conn, uv_now(pgmld_server_loop(conn->srv)));
   pgmld_idmap_free(&conn->unanswered);
   pgmld_metrics_conn_closed(conn->transport);
@@ -148,16 +174,27 @@ static void maybe_dead(pgmld_conn_t *conn)
   pgmld__server_conn_dead(conn->srv, &conn->link);
 }
 
+static void flush_batch(pgmld_conn_t *conn);
+
 /* Stops the connection: every unanswered call is cancelled without an
  * answer (the client is gone, or the stream can no longer be trusted), and
  * the transport closes, after sending what is queued when `flush`. */
 static void close_conn(pgmld_conn_t *conn, int flush)
 {
   if (conn->closing) {
+    drop_batch(conn);
     if (!flush && conn->t != NULL)
       conn->t->ops->close(conn->t, 0);
     return;
   }
+  /* Responses batched so far go before the close, in order, or not at
+   * all; giving them to the transport can fail and close the connection. */
+  if (flush)
+    flush_batch(conn);
+  else
+    drop_batch(conn);
+  if (conn->closing)
+    return;
   conn->closing = 1;
   /* Each abort moves the first call out of `pending` (to `answered`, or
    * ends it through its cancel hook), so this loop always advances. */
@@ -202,13 +239,81 @@ static void update_reading(pgmld_conn_t *conn)
   conn->t->ops->resume(conn->t);
 }
 
-/* Gives one encoded frame (owned) to the transport and applies output
- * backpressure. */
+/* Gives the batch (if any) to the transport, as one buffer. */
+static void flush_batch(pgmld_conn_t *conn)
+{
+  pgmld_outbuf_t ob = {conn->batch, conn->batch_len};
+  int rc;
+
+  if (conn->batch_len == 0)
+    return;
+  if (conn->t == NULL) {
+    drop_batch(conn);
+    return;
+  }
+  conn->batch = NULL;
+  conn->batch_len = conn->batch_cap = 0;
+  /* Its bytes are in out_queued and the metrics already. */
+  rc = conn->t->ops->write(conn->t, &ob, 1);
+  if (rc < 0) {
+    pgmld_log_info("conn", "%s: cannot send: %s; closing", conn->name, uv_strerror(rc));
+    close_conn(conn, 0);
+  }
+}
+
+/* Room for len more bytes at the end of the batch, or NULL when the
+ * connection is not batching (or is closing), the frame is too large to
+ * copy, or memory ran out: the caller then sends it on its own. */
+static uint8_t *batch_room(pgmld_conn_t *conn, size_t len)
+{
+  size_t cap;
+  uint8_t *p;
+
+  if (!conn->batching || conn->closing || conn->t == NULL || len > BATCH_FRAME_MAX)
+    return NULL;
+  if (conn->batch_len + len > BATCH_MAX) {
+    flush_batch(conn);
+    if (conn->closing)
+      return NULL;
+  }
+  if (conn->batch_len + len > conn->batch_cap) {
+    cap = conn->batch_cap ? conn->batch_cap : 4096u;
+    while (cap < conn->batch_len + len)
+      cap *= 2;
+    p = pgmld_realloc(conn->batch, cap);
+    if (p == NULL)
+      return NULL;
+    conn->batch = p;
+    conn->batch_cap = cap;
+  }
+  return conn->batch + conn->batch_len;
+}
+
+/* The len bytes written at batch_room() are a frame to send. */
+static void batch_commit(pgmld_conn_t *conn, size_t len)
+{
+  conn->batch_len += len;
+  conn->out_queued += len;
+  conn->batch_out += len;
+  update_reading(conn);
+}
+
+/* Gives one encoded frame (owned) to the transport, or appends it to the
+ * batch, and applies output backpressure. */
 static void send_frame(pgmld_conn_t *conn, uint8_t *buf, size_t len)
 {
   pgmld_outbuf_t ob = {buf, len};
+  uint8_t *room;
   int rc;
 
+  if (conn->batching && (room = batch_room(conn, len)) != NULL) {
+    memcpy(room, buf, len);
+    pgmld_free(buf);
+    batch_commit(conn, len);
+    return;
+  }
+  /* Not after what is batched: responses leave in the order they were made. */
+  flush_batch(conn);
   if (conn->t == NULL) {
     pgmld_free(buf);
     return;
@@ -353,12 +458,14 @@ static void handle_request(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
                            const pgmld_method_t *m, Pgml__V1__Frame *f)
 {
   const pgmld_config_t *cfg = pgmld_server_config(conn->srv);
-  pgmld_status_t st = PGMLD_STATUS_INIT;
+  pgmld_status_t st;
   ProtobufCMessage *request;
+  pgmld_call_t *call;
   uint64_t id = v->id;
   char details[96];
   int rc;
 
+  pgmld_status_init(&st);
   if (!request_authenticated(conn, f)) {
     /* The token is neither logged nor echoed. */
     pgmld_status_set(&st, PGMLD_UNAUTHENTICATED,
@@ -407,13 +514,29 @@ static void handle_request(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
     reject(conn, id, st.code, st.message, details);
     goto out;
   }
-  if (m == NULL)
+  call = pgmld__call_new(conn);
+  if (call == NULL) {
+    pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED, "out of memory starting %s",
+                     m != NULL ? m->full_name : "a request");
+    pgmld_log_error("conn", "%s: id %llu: %s", conn->name, (unsigned long long)id,
+                    st.message);
+    reject(conn, id, st.code, st.message, NULL);
+    goto out;
+  }
+  /* Read in place, the request is decoded into the call's own memory; the
+   * general path's decoded frame comes with a request on the heap. */
+  if (m == NULL) {
     rc = pgmld_dispatch_prepare(pgmld__server_dispatch(conn->srv), f, &m, &request, &st);
-  else
-    rc = pgmld_dispatch_decode(m, v->payload, v->payload_len, &request, &st);
-  if (rc < 0)
+    call->request_on_heap = 1;
+  } else {
+    rc = pgmld_dispatch_decode_with(m, v->payload, v->payload_len,
+                                    pgmld_arena_allocator(&call->arena), &request, &st);
+  }
+  if (rc < 0) {
+    pgmld__call_discard(call);
     goto refuse;
-  rc = pgmld__call_start(conn, v, f, m, request);
+  }
+  rc = pgmld__call_start(call, v, f, m, request);
   if (rc < 0) {
     pgmld_status_set(&st, PGMLD_RESOURCE_EXHAUSTED, "out of memory starting %s",
                      m->full_name);
@@ -437,15 +560,19 @@ out:
 
 void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
 {
-  pgmld_status_t st = PGMLD_STATUS_INIT;
+  pgmld_status_t st;
   pgmld_frame_view_t v;
   Pgml__V1__Frame *f;
   uint64_t reply_id;
 
   if (conn->closing)
     return;
+  pgmld_status_init(&st);
   conn->last_active = uv_now(pgmld_server_loop(conn->srv));
-  pgmld_metrics_bytes(conn->transport, len, 0);
+  if (conn->batching)
+    conn->batch_in += len;
+  else
+    pgmld_metrics_bytes(conn->transport, len, 0);
   /* The common REQUEST, for a method this server implements, runs without
    * a decoded copy of its frame; everything else (metadata, CANCEL, an
    * unknown method, a malformed frame) takes the general path below,
@@ -509,8 +636,22 @@ void pgmld__conn_on_written(pgmld_conn_t *conn, size_t bytes)
   update_reading(conn);
 }
 
+void pgmld__conn_batch_begin(pgmld_conn_t *conn)
+{
+  conn->batching = 1;
+}
+
+void pgmld__conn_batch_end(pgmld_conn_t *conn)
+{
+  conn->batching = 0;
+  pgmld_metrics_bytes(conn->transport, conn->batch_in, conn->batch_out);
+  conn->batch_in = conn->batch_out = 0;
+  flush_batch(conn);
+}
+
 void pgmld__conn_on_closed(pgmld_conn_t *conn)
 {
+  drop_batch(conn);
   conn->t = NULL;
   conn->closing = 1;
   maybe_dead(conn);
@@ -529,6 +670,23 @@ int pgmld__conn_call_added(pgmld_conn_t *conn, pgmld_call_t *call)
   server_in_bytes += call->bytes;
   update_reading(conn);
   return 0;
+}
+
+uint8_t *pgmld__conn_reply_room(pgmld_conn_t *conn, size_t len)
+{
+  return batch_room(conn, len);
+}
+
+void pgmld__conn_call_answered_in_batch(pgmld_conn_t *conn, pgmld_call_t *call,
+                                        size_t len)
+{
+  /* As below; the bytes are already at the end of the batch. */
+  pgmld_idmap_del(&conn->unanswered, call->id);
+  pgmld_list_remove(&call->link);
+  pgmld_list_append(&conn->answered, &call->link);
+  if (conn->closing || conn->t == NULL)
+    return;
+  batch_commit(conn, len);
 }
 
 void pgmld__conn_call_answered(pgmld_conn_t *conn, pgmld_call_t *call,

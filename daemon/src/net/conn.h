@@ -94,5 +94,11 @@ void pgmld__conn_on_oversize(pgmld_conn_t *conn, uint64_t len);
 void pgmld__conn_on_end(pgmld_conn_t *conn, int status);
 void pgmld__conn_on_written(pgmld_conn_t *conn, size_t bytes);
 void pgmld__conn_on_closed(pgmld_conn_t *conn);
+/* Around the frames of one read: the responses made in between (those
+ * answered at once, like Ping) are gathered in one buffer and given to the
+ * transport in one write at _end(), in the order they were made.  A
+ * transport that never calls them sends each response on its own. */
+void pgmld__conn_batch_begin(pgmld_conn_t *conn);
+void pgmld__conn_batch_end(pgmld_conn_t *conn);
 
 #endif

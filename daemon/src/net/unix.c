@@ -47,7 +47,10 @@ typedef struct unix_stream_s {
   pgmld_transport_t base;
   uv_pipe_t pipe;
   uv_idle_t resumed;         /* delivers frames read before a pause, after resume() */
-  unsigned handles_open;     /* pipe and resumed; freed when both are closed */
+  uv_check_t wrote;          /* reports what uv_try_write() sent, after the
+                              * callback that wrote it */
+  unsigned handles_open;     /* pipe, resumed, wrote; freed when all are closed */
+  size_t wrote_unreported;   /* bytes uv_try_write() sent, not yet reported */
   pgml_frame_reader_t reader;
   char peer[64];
   pgmld_outq_t out;          /* frames waiting for the next write, owned */
@@ -98,6 +101,7 @@ static void close_handle(unix_stream_t *s)
     return;
   s->handle_closing = 1;
   uv_close((uv_handle_t *)&s->resumed, on_handle_closed);
+  uv_close((uv_handle_t *)&s->wrote, on_handle_closed);
   /* A write in progress completes with UV_ECANCELED before the close
    * callback runs, and frees its buffers there. */
   uv_close((uv_handle_t *)&s->pipe, on_handle_closed);
@@ -113,17 +117,75 @@ static void report_end(unix_stream_t *s, int status)
 
 static void on_write(uv_write_t *req, int status);
 
-/* Starts one uv_write() with up to WRITE_BATCH queued frames.  Returns 0 or
- * a libuv error (the frames taken are freed). */
-static int start_write(unix_stream_t *s)
+/* The loop turn's check phase after uv_try_write() sent bytes: tells the
+ * connection, which must not hear of it from inside its own write(). */
+static void on_wrote(uv_check_t *check)
+{
+  unix_stream_t *s = check->data;
+  size_t bytes = s->wrote_unreported;
+
+  uv_check_stop(check);
+  s->wrote_unreported = 0;
+  if (s->base.conn != NULL && !s->handle_closing && bytes > 0)
+    pgmld__conn_on_written(s->base.conn, bytes);
+}
+
+/* With no write in progress, sends what the socket takes at once with
+ * uv_try_write(), up to WRITE_BATCH frames: when that is everything (the
+ * common case) no write request is made, and libuv leaves the descriptor's
+ * epoll registration alone (uv_write() re-registers it on every turn).  A
+ * frame sent in part keeps its rest, moved to its start. */
+static void try_write(unix_stream_t *s)
 {
   unsigned n = s->out.n < WRITE_BATCH ? (unsigned)s->out.n : WRITE_BATCH;
+  uv_buf_t bufs[WRITE_BATCH];
+  size_t left;
+  unsigned i, done;
+  int r;
+
+  if (n == 0)
+    return;
+  for (i = 0; i < n; i++)
+    bufs[i] = uv_buf_init((char *)s->out.bufs[i].base, (unsigned)s->out.bufs[i].len);
+  r = uv_try_write((uv_stream_t *)&s->pipe, bufs, n);
+  if (r <= 0)
+    return;               /* UV_EAGAIN, or an error uv_write() reports */
+  left = (size_t)r;
+  for (done = 0; done < n && left >= s->out.bufs[done].len; done++) {
+    left -= s->out.bufs[done].len;
+    pgmld_free(s->out.bufs[done].base);
+  }
+  s->out.n -= done;
+  memmove(s->out.bufs, s->out.bufs + done, s->out.n * sizeof(*s->out.bufs));
+  if (left > 0) {
+    pgmld_outbuf_t *b = &s->out.bufs[0];
+    memmove(b->base, b->base + left, b->len - left);
+    b->len -= left;
+  }
+  s->wrote_unreported += (size_t)r;
+  (void)uv_check_start(&s->wrote, on_wrote);
+}
+
+/* Starts one uv_write() with up to WRITE_BATCH queued frames, after
+ * try_write() sent what it could.  Returns 0 or a libuv error (the frames
+ * taken are freed).  When flushing before a close and nothing is left,
+ * closes the handle. */
+static int start_write(unix_stream_t *s)
+{
+  unsigned n;
   write_req_t *w;
   unsigned i;
   int rc;
 
-  if (n == 0 || s->writing != NULL)
+  if (s->writing != NULL || s->out.n == 0 || s->handle_closing)
     return 0;
+  try_write(s);
+  if (s->out.n == 0) {
+    if (s->flushing)
+      close_handle(s);
+    return 0;
+  }
+  n = s->out.n < WRITE_BATCH ? (unsigned)s->out.n : WRITE_BATCH;
   w = pgmld_malloc(sizeof(*w) + n * sizeof(uv_buf_t));
   if (w == NULL)
     return UV_ENOMEM;
@@ -220,12 +282,15 @@ static void stop_reading(unix_stream_t *s)
   }
 }
 
-/* Hands every complete frame to the connection, until it pauses or closes. */
+/* Hands every complete frame to the connection, until it pauses or closes;
+ * the responses made meanwhile leave in one write. */
 static void deliver(unix_stream_t *s)
 {
+  pgmld_conn_t *conn = s->base.conn;
   const uint8_t *body;
   uint32_t len;
 
+  pgmld__conn_batch_begin(conn);
   while (!s->paused && !s->closing) {
     int rc = pgml_frame_reader_next(&s->reader, &body, &len);
     if (rc == 0)
@@ -234,11 +299,13 @@ static void deliver(unix_stream_t *s)
       /* The length cannot be trusted, so neither can anything after it. */
       stop_reading(s);
       s->ended = 1;
-      pgmld__conn_on_oversize(s->base.conn, s->reader.bad_len);
+      pgmld__conn_on_oversize(conn, s->reader.bad_len);
+      pgmld__conn_batch_end(conn);
       return;
     }
-    pgmld__conn_on_frame(s->base.conn, body, len);
+    pgmld__conn_on_frame(conn, body, len);
   }
+  pgmld__conn_batch_end(conn);
   if (s->reader.start == s->reader.end && s->reader.cap > KEEP_BUFFER)
     pgml_frame_reader_free(&s->reader);
 }
@@ -515,7 +582,9 @@ static void on_connection(uv_stream_t *server, int status)
   /* uv_idle_init() cannot fail: it only fills in the handle. */
   (void)uv_idle_init(server->loop, &s->resumed);
   s->resumed.data = s;
-  s->handles_open = 2;
+  (void)uv_check_init(server->loop, &s->wrote);
+  s->wrote.data = s;
+  s->handles_open = 3;
   rc = uv_accept(server, (uv_stream_t *)&s->pipe);
   if (rc < 0) {
     pgmld_log_warn("unix", "accepting a client on %s: %s", l->path, uv_strerror(rc));

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -61,9 +62,8 @@ static void run_cancel_hook(pgmld_call_t *call)
   fn(call, call->cancel_data);
 }
 
-/* Records the answer and hands the bytes (NULL: none could be made) to the
- * connection. */
-static void answer(pgmld_call_t *call, pgmld_code_t code, uint8_t *buf, size_t len)
+/* Records the answer. */
+static void answered(pgmld_call_t *call, pgmld_code_t code)
 {
   const pgmld_dispatch_t *d = pgmld__server_dispatch(call->srv);
 
@@ -72,6 +72,13 @@ static void answer(pgmld_call_t *call, pgmld_code_t code, uint8_t *buf, size_t l
   pgmld_metrics_request_done((size_t)(call->method - d->methods), call->method->full_name,
                              code, uv_hrtime() - call->started_ns);
   pgmld_deadlines_remove(pgmld__server_deadlines(call->srv), &call->deadline);
+}
+
+/* Records the answer and hands the bytes (NULL: none could be made) to the
+ * connection. */
+static void answer(pgmld_call_t *call, pgmld_code_t code, uint8_t *buf, size_t len)
+{
+  answered(call, code);
   pgmld__conn_call_answered(call->conn, call, buf, len);
 }
 
@@ -85,6 +92,70 @@ static void answer_error(pgmld_call_t *call, pgmld_code_t code, const char *mess
   answer(call, code, buf, len);
 }
 
+/* ------------------------------------------------------------ call objects */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RECYCLE_CALLS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RECYCLE_CALLS 0
+#endif
+#endif
+#ifndef RECYCLE_CALLS
+#define RECYCLE_CALLS 1
+#endif
+/* Ended calls kept for reuse, at most: enough for a few busy connections'
+ * worth of requests in flight, without holding much memory after a burst. */
+#define FREE_CALLS_MAX 256u
+
+/* Ended calls, chained through `link.next`: one process, one loop thread. */
+static pgmld_call_t *free_calls;
+static unsigned n_free_calls;
+
+pgmld_call_t *pgmld__call_new(pgmld_conn_t *conn)
+{
+  pgmld_call_t *call = free_calls;
+
+  if (call != NULL) {
+    free_calls = (pgmld_call_t *)call->link.next;
+    n_free_calls--;
+  } else {
+    call = pgmld_malloc(sizeof(*call));
+    if (call == NULL)
+      return NULL;
+  }
+  /* Everything but the arena, which needs no clearing. */
+  memset(call, 0, offsetof(pgmld_call_t, arena));
+  pgmld_arena_init(&call->arena);
+  pgmld_list_init(&call->link);
+  pgmld_deadline_clear(&call->deadline);
+  call->conn = conn;
+  call->srv = pgmld_conn_server(conn);
+  call->code = PGMLD_OK;
+  return call;
+}
+
+/* Frees the call's request, however it was decoded. */
+static void free_request(pgmld_call_t *call)
+{
+  if (call->request_on_heap)
+    pgmld_dispatch_free_request(call->request);
+  call->request = NULL;
+  pgmld_arena_reset(&call->arena);
+}
+
+void pgmld__call_discard(pgmld_call_t *call)
+{
+  free_request(call);
+  if (RECYCLE_CALLS && n_free_calls < FREE_CALLS_MAX) {
+    call->link.next = (pgmld_list_t *)free_calls;
+    free_calls = call;
+    n_free_calls++;
+    return;
+  }
+  pgmld_free(call);
+}
+
 /* Frees the call; the handler is done with it. */
 static void end(pgmld_call_t *call)
 {
@@ -96,37 +167,26 @@ static void end(pgmld_call_t *call)
                   (double)(uv_hrtime() - call->started_ns) / 1e6);
   pgmld_deadlines_remove(pgmld__server_deadlines(srv), &call->deadline);
   pgmld__conn_call_ended(call->conn, call);
-  pgmld_dispatch_free_request(call->request);
   pgmld_envelope_free(call->frame);
-  pgmld_free(call);
+  pgmld__call_discard(call);
   /* Last, because it may move the shutdown forward. */
   pgmld__server_call_ended(srv);
 }
 
-int pgmld__call_start(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
+int pgmld__call_start(pgmld_call_t *call, const pgmld_frame_view_t *v,
                       Pgml__V1__Frame *frame, const pgmld_method_t *m,
                       ProtobufCMessage *request)
 {
-  pgmld_server_t *srv = pgmld_conn_server(conn);
+  pgmld_conn_t *conn = call->conn;
+  pgmld_server_t *srv = call->srv;
   const pgmld_config_t *cfg = pgmld_server_config(srv);
-  pgmld_call_t *call;
   uint32_t timeout;
   int rc;
 
-  call = pgmld_calloc(1, sizeof(*call));
-  if (call == NULL) {
-    rc = -ENOMEM;
-    goto fail;
-  }
-  pgmld_list_init(&call->link);
-  pgmld_deadline_clear(&call->deadline);
-  call->conn = conn;
-  call->srv = srv;
   call->id = v->id;
   call->method = m;
   call->request = request;
   call->frame = frame;
-  call->code = PGMLD_OK;
   call->started_ns = uv_hrtime();
   /* What the connection counts against limits.max_inflight_bytes and
    * limits.max_server_inflight_bytes from pgmld__conn_call_added() to end(). */
@@ -160,9 +220,9 @@ int pgmld__call_start(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
   return 0;
 
 fail:
-  pgmld_dispatch_free_request(request);
+  call->frame = NULL;
   pgmld_envelope_free(frame);
-  pgmld_free(call);
+  pgmld__call_discard(call);
   return rc;
 }
 
@@ -201,11 +261,12 @@ void pgmld_call_on_cancel(pgmld_call_t *call,
 void pgmld_call_reply(pgmld_call_t *call, const ProtobufCMessage *response)
 {
   const ProtobufCMessageDescriptor *want = call->method->desc->output;
-  pgmld_status_t st = PGMLD_STATUS_INIT;
+  pgmld_status_t st;
   uint64_t max_frame = pgmld_server_config(call->srv)->limits.max_frame_size;
-  uint8_t *buf = NULL;
-  size_t len = 0;
+  uint8_t *buf = NULL, *room;
+  size_t len = 0, plen;
 
+  pgmld_status_init(&st);
   if (call->answered)
     goto out;
   if (response == NULL || response->descriptor != want) {
@@ -214,6 +275,15 @@ void pgmld_call_reply(pgmld_call_t *call, const ProtobufCMessage *response)
                     call->method->full_name,
                     response ? response->descriptor->name : "NULL", want->name);
     answer_error(call, PGMLD_INTERNAL, "the server built a wrong response type");
+    goto out;
+  }
+  /* Encoded straight into the connection's batch when it has one (a
+   * response made while the frames of one read are handled). */
+  if (pgmld_envelope_reply_size(call->id, response, max_frame, &plen, &len, &st) == 0 &&
+      (room = pgmld__conn_reply_room(call->conn, len)) != NULL) {
+    pgmld_envelope_reply_write(call->id, response, plen, len, room);
+    answered(call, PGMLD_OK);
+    pgmld__conn_call_answered_in_batch(call->conn, call, len);
     goto out;
   }
   if (pgmld_envelope_encode_reply(call->id, response, max_frame, &buf, &len, &st) < 0) {

@@ -8,6 +8,7 @@
 
 #include "core/list.h"
 #include "pgml/v1/frame.pb-c.h"
+#include "rpc/arena.h"
 #include "rpc/call.h"
 #include "rpc/deadline.h"
 #include "rpc/dispatch.h"
@@ -21,7 +22,8 @@ struct pgmld_call_s {
   pgmld_server_t *srv;
   uint64_t id;
   const pgmld_method_t *method;
-  ProtobufCMessage *request;     /* owned */
+  ProtobufCMessage *request;     /* owned: in arena, or on the heap when
+                                  * request_on_heap */
   Pgml__V1__Frame *frame;        /* owned: the REQUEST, kept for its metadata;
                                   * NULL when it was read in place (it had none) */
   pgmld_deadline_t deadline;
@@ -32,17 +34,28 @@ struct pgmld_call_s {
   pgmld_code_t code;             /* what the client was told, once answered */
   unsigned answered : 1;         /* the client has its response, or never will */
   unsigned cancelled : 1;
+  unsigned request_on_heap : 1;  /* decoded by pgmld_dispatch_prepare() */
+  pgmld_arena_t arena;           /* last: not cleared when the call is reused */
 };
 
-/* Creates the call for a prepared request (pgmld_dispatch_prepare() or
- * pgmld_dispatch_decode()) whose frame's fields are in v, registers it with
- * conn under v->id, arms its deadline and runs the handler.  v is read
- * before the handler runs and not kept.  frame is the decoded REQUEST (for
- * its metadata) or NULL when it was read in place.  Takes ownership of
- * frame and request whatever happens.  Returns 0 once the handler ran (the
- * call may already have ended), or -ENOMEM / -EEXIST before anything
- * started, in which case the caller answers the client. */
-PGMLD_MUST_CHECK int pgmld__call_start(pgmld_conn_t *conn, const pgmld_frame_view_t *v,
+/* A call object for a request about to be decoded on conn, from a free
+ * list of ended calls (not kept under AddressSanitizer) or the heap; NULL
+ * when out of memory.  Decode its request into pgmld_arena_allocator(
+ * &call->arena), or set request_on_heap; then pgmld__call_start() it, or
+ * give it back with pgmld__call_discard() (which releases what the arena
+ * holds). */
+pgmld_call_t *pgmld__call_new(pgmld_conn_t *conn);
+void pgmld__call_discard(pgmld_call_t *call);
+
+/* Starts call (from pgmld__call_new()) for its decoded request whose
+ * frame's fields are in v: registers it with its connection under v->id,
+ * arms its deadline and runs m's handler.  v is read before the handler
+ * runs and not kept.  frame is the decoded REQUEST (for its metadata) or
+ * NULL when it was read in place.  Takes ownership of call, frame and
+ * request whatever happens.  Returns 0 once the handler ran (the call may
+ * already have ended), or -ENOMEM / -EEXIST before anything started, in
+ * which case the caller answers the client. */
+PGMLD_MUST_CHECK int pgmld__call_start(pgmld_call_t *call, const pgmld_frame_view_t *v,
                                        Pgml__V1__Frame *frame, const pgmld_method_t *m,
                                        ProtobufCMessage *request);
 
@@ -68,5 +81,13 @@ void pgmld__conn_call_answered(pgmld_conn_t *conn, pgmld_call_t *call,
                                uint8_t *buf, size_t len);
 /* The call ended: the connection forgets it and may now be reclaimed. */
 void pgmld__conn_call_ended(pgmld_conn_t *conn, pgmld_call_t *call);
+/* Room for a len-byte response at the end of conn's batch (see
+ * pgmld__conn_batch_begin()), or NULL: then encode it into a buffer of its
+ * own.  What is written there is sent by
+ * pgmld__conn_call_answered_in_batch(conn, call, len), called before
+ * anything else is sent on conn. */
+uint8_t *pgmld__conn_reply_room(pgmld_conn_t *conn, size_t len);
+void pgmld__conn_call_answered_in_batch(pgmld_conn_t *conn, pgmld_call_t *call,
+                                        size_t len);
 
 #endif

@@ -144,11 +144,18 @@ const pgmld_method_t *pgmld_dispatch_find(const pgmld_dispatch_t *d, const char 
 int pgmld_dispatch_decode(const pgmld_method_t *m, const uint8_t *payload, size_t len,
                           ProtobufCMessage **request, pgmld_status_t *st)
 {
+  return pgmld_dispatch_decode_with(m, payload, len, &pgmld_protobuf_allocator, request,
+                                    st);
+}
+
+int pgmld_dispatch_decode_with(const pgmld_method_t *m, const uint8_t *payload,
+                               size_t len, ProtobufCAllocator *alloc,
+                               ProtobufCMessage **request, pgmld_status_t *st)
+{
   unsigned long failures = pgmld_alloc_failures();
   char why[256];
 
-  *request = protobuf_c_message_unpack(m->desc->input, &pgmld_protobuf_allocator,
-                                       len, payload);
+  *request = protobuf_c_message_unpack(m->desc->input, alloc, len, payload);
   if (*request != NULL)
     return 0;
   if (pgmld_alloc_failures() != failures) {

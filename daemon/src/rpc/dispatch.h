@@ -67,6 +67,17 @@ PGMLD_MUST_CHECK int pgmld_dispatch_decode(const pgmld_method_t *m, const uint8_
                                            size_t len, ProtobufCMessage **request,
                                            pgmld_status_t *st);
 
+/* pgmld_dispatch_decode() into memory from alloc (a call's arena,
+ * rpc/arena.h): *request is then released with that allocator's owner
+ * (pgmld_arena_reset()), never with pgmld_dispatch_free_request().  Out of
+ * memory is detected through core/alloc.h's failure count, so alloc must
+ * take what it cannot serve itself from there. */
+PGMLD_MUST_CHECK int pgmld_dispatch_decode_with(const pgmld_method_t *m,
+                                                const uint8_t *payload, size_t len,
+                                                ProtobufCAllocator *alloc,
+                                                ProtobufCMessage **request,
+                                                pgmld_status_t *st);
+
 /* Turns a valid REQUEST (pgmld_envelope_validate() passed) into its method
  * and decoded request.  On success returns 0, *m is the method, and
  * *request (owned by the caller: pgmld_dispatch_free_request()) the payload

@@ -216,34 +216,36 @@ static int pack_frame(const Pgml__V1__Frame *f, size_t extra, uint8_t **out,
   return 0;
 }
 
-int pgmld_envelope_encode_reply(uint64_t id, const ProtobufCMessage *payload,
-                                uint64_t max_frame, uint8_t **out,
-                                size_t *out_len, pgmld_status_t *st)
+int pgmld_envelope_reply_size(uint64_t id, const ProtobufCMessage *payload,
+                              uint64_t max_frame, size_t *plen, size_t *total,
+                              pgmld_status_t *st)
 {
-  size_t plen = protobuf_c_message_get_packed_size(payload);
+  size_t pl = protobuf_c_message_get_packed_size(payload);
   size_t body;
-  uint8_t *buf, *p;
 
-  /* Frame{id, kind: RESPONSE, payload} written by hand, in field order and
-   * with proto3's defaults (id 0, code OK, no payload) left out: the bytes
-   * protobuf-c would write, without its descriptor walks for the
-   * envelope.  The payload is packed once, straight into place. */
   body = (id != 0 ? 1 + pgmld_wire_varint_size(id) : 0) + 2 +
-         (plen > 0 ? 1 + pgmld_wire_varint_size(plen) + plen : 0);
+         (pl > 0 ? 1 + pgmld_wire_varint_size(pl) + pl : 0);
   if (body > max_frame || body > UINT32_MAX) {
     pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED,
                      "response of %zu bytes exceeds limits.max_frame_size (%llu)",
                      body, (unsigned long long)max_frame);
     return -EMSGSIZE;
   }
-  buf = pgmld_malloc(PGML_FRAME_HEADER_SIZE + body);
-  if (buf == NULL) {
-    pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED,
-                     "out of memory encoding a response of %zu bytes", body);
-    return -ENOMEM;
-  }
-  pgml_frame_put_header(buf, (uint32_t)body);
-  p = buf + PGML_FRAME_HEADER_SIZE;
+  *plen = pl;
+  *total = PGML_FRAME_HEADER_SIZE + body;
+  return 0;
+}
+
+void pgmld_envelope_reply_write(uint64_t id, const ProtobufCMessage *payload,
+                                size_t plen, size_t total, uint8_t *dst)
+{
+  uint8_t *p = dst + PGML_FRAME_HEADER_SIZE;
+
+  /* Frame{id, kind: RESPONSE, payload} written by hand, in field order and
+   * with proto3's defaults (id 0, code OK, no payload) left out: the bytes
+   * protobuf-c would write, without its descriptor walks for the
+   * envelope.  The payload is packed once, straight into place. */
+  pgml_frame_put_header(dst, (uint32_t)(total - PGML_FRAME_HEADER_SIZE));
   if (id != 0) {
     *p++ = TAG_ID;
     p += pgmld_wire_put_varint(p, id);
@@ -255,8 +257,29 @@ int pgmld_envelope_encode_reply(uint64_t id, const ProtobufCMessage *payload,
     p += pgmld_wire_put_varint(p, plen);
     protobuf_c_message_pack(payload, p);
   }
+}
+
+int pgmld_envelope_encode_reply(uint64_t id, const ProtobufCMessage *payload,
+                                uint64_t max_frame, uint8_t **out,
+                                size_t *out_len, pgmld_status_t *st)
+{
+  size_t plen, total;
+  uint8_t *buf;
+  int rc;
+
+  rc = pgmld_envelope_reply_size(id, payload, max_frame, &plen, &total, st);
+  if (rc < 0)
+    return rc;
+  buf = pgmld_malloc(total);
+  if (buf == NULL) {
+    pgmld_status_set(st, PGMLD_RESOURCE_EXHAUSTED,
+                     "out of memory encoding a response of %zu bytes",
+                     total - PGML_FRAME_HEADER_SIZE);
+    return -ENOMEM;
+  }
+  pgmld_envelope_reply_write(id, payload, plen, total, buf);
   *out = buf;
-  *out_len = PGML_FRAME_HEADER_SIZE + body;
+  *out_len = total;
   return 0;
 }
 

@@ -68,6 +68,18 @@ PGMLD_MUST_CHECK int pgmld_envelope_validate(const Pgml__V1__Frame *f,
  * pgmld_envelope_peek(), which has none), or NULL. */
 const char *pgmld_envelope_metadata(const Pgml__V1__Frame *f, const char *key);
 
+/* pgmld_envelope_encode_reply() in two steps, for a caller that places
+ * the frame in a buffer of its own: the size first (*plen, the payload's
+ * packed size, to pass on; *total, the bytes the length-prefixed frame
+ * takes), with the same -EMSGSIZE refusal; then the bytes, written into dst
+ * (at least *total bytes).  payload must not change in between. */
+PGMLD_MUST_CHECK int pgmld_envelope_reply_size(uint64_t id,
+                                               const ProtobufCMessage *payload,
+                                               uint64_t max_frame, size_t *plen,
+                                               size_t *total, pgmld_status_t *st);
+void pgmld_envelope_reply_write(uint64_t id, const ProtobufCMessage *payload,
+                                size_t plen, size_t total, uint8_t *dst);
+
 /* Encodes a RESPONSE with code OK and `payload` as its message, preceded by
  * the 4-byte big-endian length, into one new buffer: *out (owned by the
  * caller, pgmld_free()) holds *out_len bytes.  Returns 0; -EMSGSIZE when the

@@ -14,6 +14,7 @@
 
 #include "core/alloc.h"
 #include "pgml/v1/database.pb-c.h"
+#include "rpc/arena.h"
 #include "rpc/dispatch.h"
 #include "rpc/envelope.h"
 #include "rpc/status.h"
@@ -348,6 +349,88 @@ static void test_fault_injection(void **state)
   assert_true(n >= 2);
 }
 
+/* ------------------------------------------------------------ the arena */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_SPILLS_ALL 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_SPILLS_ALL 1
+#endif
+#endif
+#ifndef ARENA_SPILLS_ALL
+#define ARENA_SPILLS_ALL 0
+#endif
+
+/* A request decoded into a call's arena: a small one takes no heap memory
+ * (except under ASan, where everything spills), a large one spills, a bad
+ * one is refused as with the heap, and a reset gives everything back. */
+static void test_decode_with_arena(void **state)
+{
+  pgmld_dispatch_t *d = *state;
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  const pgmld_method_t *m;
+  const Pgml__V1__PingRequest *ping;
+  ProtobufCMessage *req;
+  static uint8_t big[3 + 2000];
+  static const uint8_t bad[] = {0x0a, 0x05, 'x'};
+  pgmld_arena_t a;
+  long live = pgmld_alloc_live();
+  size_t i;
+
+  assert_int_equal(pgmld_dispatch_set_handler(d, "Ping", handler_a), 0);
+  m = pgmld_dispatch_find(d, "pgml.v1.Database/Ping");
+  assert_non_null(m);
+  pgmld_arena_init(&a);
+
+  assert_int_equal(pgmld_dispatch_decode_with(m, ping_hi, sizeof(ping_hi),
+                                              pgmld_arena_allocator(&a), &req, &st), 0);
+  ping = (const Pgml__V1__PingRequest *)req;
+  assert_ptr_equal(req->descriptor, &pgml__v1__ping_request__descriptor);
+  assert_int_equal(ping->data.len, 2);
+  assert_memory_equal(ping->data.data, "hi", 2);
+  if (!ARENA_SPILLS_ALL)
+    assert_int_equal(pgmld_alloc_live(), live);
+  pgmld_arena_reset(&a);
+  assert_int_equal(pgmld_alloc_live(), live);
+
+  big[0] = 0x0a;
+  big[1] = (uint8_t)(0x80 | (2000 & 0x7f));
+  big[2] = (uint8_t)(2000 >> 7);
+  for (i = 3; i < sizeof(big); i++)
+    big[i] = (uint8_t)i;
+  assert_int_equal(pgmld_dispatch_decode_with(m, big, sizeof(big),
+                                              pgmld_arena_allocator(&a), &req, &st), 0);
+  ping = (const Pgml__V1__PingRequest *)req;
+  assert_int_equal(ping->data.len, 2000);
+  assert_memory_equal(ping->data.data, big + 3, 2000);
+  assert_true(pgmld_alloc_live() > live);
+  pgmld_arena_reset(&a);
+  assert_int_equal(pgmld_alloc_live(), live);
+
+  assert_int_equal(pgmld_dispatch_decode_with(m, bad, sizeof(bad),
+                                              pgmld_arena_allocator(&a), &req, &st),
+                   -EBADMSG);
+  assert_null(req);
+  assert_int_equal(st.code, PGMLD_INVALID_ARGUMENT);
+  assert_contains(st.message, "payload of pgml.v1.Database/Ping is not a");
+  pgmld_arena_reset(&a);
+  assert_int_equal(pgmld_alloc_live(), live);
+
+  /* What spills comes from core/alloc.h, so running out of it is told as
+   * such, not as a bad payload. */
+  st = (pgmld_status_t)PGMLD_STATUS_INIT;
+  pgmld_alloc_fail_after(1, 0);
+  assert_int_equal(pgmld_dispatch_decode_with(m, big, sizeof(big),
+                                              pgmld_arena_allocator(&a), &req, &st),
+                   -ENOMEM);
+  pgmld_alloc_fail_after(0, 0);
+  assert_int_equal(st.code, PGMLD_RESOURCE_EXHAUSTED);
+  assert_contains(st.message, "out of memory decoding the 2003-byte payload");
+  pgmld_arena_reset(&a);
+  assert_int_equal(pgmld_alloc_live(), live);
+}
+
 /* ------------------------------------------------------------ status */
 
 static void test_status(void **state)
@@ -403,6 +486,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_prepare_long_method, setup, teardown),
     cmocka_unit_test_setup_teardown(test_prepare_every_method, setup, teardown),
     cmocka_unit_test_setup_teardown(test_fault_injection, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_decode_with_arena, setup, teardown),
     cmocka_unit_test(test_status),
   };
 

@@ -42,6 +42,8 @@ struct pgmld_conn_s {
   unsigned frames;              /* frames delivered */
   unsigned frames_in_resume;    /* of those, delivered inside resume() */
   int closed;                   /* pgmld__conn_on_closed() ran */
+  int in_batch;                 /* between pgmld__conn_batch_begin() and _end() */
+  int batches;                  /* pgmld__conn_batch_begin() calls */
 };
 
 static uv_loop_t loop;
@@ -135,6 +137,8 @@ void pgmld__conn_on_frame(pgmld_conn_t *conn, const uint8_t *body, uint32_t len)
 {
   (void)body;
   (void)len;
+  /* Frames come inside a batch, so that their responses leave together. */
+  assert_true(conn->in_batch);
   conn->frames++;
   if (in_resume)
     conn->frames_in_resume++;
@@ -164,6 +168,20 @@ void pgmld__conn_on_closed(pgmld_conn_t *conn)
 {
   conn->t = NULL;
   conn->closed = 1;
+}
+
+/* Every delivery of frames is bracketed, never nested. */
+void pgmld__conn_batch_begin(pgmld_conn_t *conn)
+{
+  assert_false(conn->in_batch);
+  conn->in_batch = 1;
+  conn->batches++;
+}
+
+void pgmld__conn_batch_end(pgmld_conn_t *conn)
+{
+  assert_true(conn->in_batch);
+  conn->in_batch = 0;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -273,6 +291,9 @@ static void test_resume_delivers_later(void **state)
     delivered = (int)conns[0].frames;
   }
   assert_int_equal(conns[0].frames, 3);
+  /* The frames held over the pause came in a batch of their own. */
+  assert_false(conns[0].in_batch);
+  assert_true(conns[0].batches >= 2);
   close(fd);
   stop(l);
   assert_int_equal(pgmld_alloc_live(), live);
