@@ -1,10 +1,18 @@
 """Ingest: N documents upserted through pgmld (lexical model, batches) vs COPY of the same rows into the same tables.
 
-Each run upserts the documents into a fresh collection through the pgml
-client, reads back the rows pgmld wrote (documents and chunks, with their
-embeddings and tsvectors), empties the tables of them, and loads them again
-with binary COPY in one transaction, indexes in place.  The two sides alternate which
-goes first from run to run.
+Fresh (the default, for small N): each run upserts the N documents into a
+fresh collection through the pgml client, reads back the rows pgmld wrote
+(documents and chunks, with their embeddings and tsvectors), empties the
+tables of them, and loads them again with binary COPY in one transaction,
+indexes in place.  The two sides alternate which goes first from run to run.
+
+--slices (for large N, where loading N rows several times per side would
+take hours): the N documents are split into `runs` slices.  Run r upserts
+slice r through pgmld into collection A, which keeps growing, then loads the
+very rows pgmld wrote for that slice (ids shifted) with binary COPY into
+collection B, which has the same pipeline, tables and indexes and grows the
+same way.  Each side loads N rows once in all, into indexes of the same
+size at every run.  pgmld goes first in every run: COPY needs its rows.
 """
 import argparse
 import asyncio
@@ -68,6 +76,90 @@ def export(conn, name):
     return cid, chunks, out
 
 
+def columns(conn, table):
+    """(name, type) of a table's columns, in order."""
+    return conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+        " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (table,)).fetchall()
+
+
+def export_slice(conn, src, dst, lo, hi, shift):
+    """The rows pgmld wrote for documents lo <= n < hi of collection src, in
+    the column order of their tables, with ids shifted by `shift` and the
+    collection id and chunk table of dst: ready for COPY into dst."""
+    (scid, schunks), (dcid, dchunks) = ids(conn, src), ids(conn, dst)
+    def expr(alias, c, t):
+        # Binary COPY wants each value in the column's own type.
+        if c in ("id", "document_id"):
+            return f'({alias}."{c}" + {shift})::{t}'
+        if c == "collection_id":
+            return f"{dcid}::{t}"
+        return f'{alias}."{c}"'
+    dcols = ", ".join(expr("d", c, t) for c, t in columns(conn, "pgmld.documents"))
+    ccols = ", ".join(expr("c", c, t) for c, t in columns(conn, schunks))
+    where = f"d.collection_id = {scid} AND (d.document->>'n')::int >= {lo} AND (d.document->>'n')::int < {hi}"
+    out = {}
+    for key, q in (("documents", f"SELECT {dcols} FROM pgmld.documents d WHERE {where}"),
+                   ("chunks", f"SELECT {ccols} FROM {schunks} c JOIN pgmld.documents d"
+                              f" ON d.id = c.document_id WHERE {where}")):
+        buf = bytearray()
+        with conn.cursor().copy(f"COPY ({q}) TO STDOUT (FORMAT binary)") as cp:
+            for data in cp:
+                buf += data
+        out[key] = bytes(buf)
+    return dcid, dchunks, out
+
+
+def copy_in(conn, chunks, data):
+    t0 = time.perf_counter()
+    with conn.transaction():
+        with conn.cursor().copy("COPY pgmld.documents FROM STDIN (FORMAT binary)") as cp:
+            cp.write(data["documents"])
+        with conn.cursor().copy(f"COPY {chunks} FROM STDIN (FORMAT binary)") as cp:
+            cp.write(data["chunks"])
+    return time.perf_counter() - t0
+
+
+async def fresh_collection(addr, name):
+    async with pgml.Database(addr, timeout=3600) as db:
+        if (await db.collection_exists(name)).exists:
+            await db.drop_collection(name)
+        col = await db.create_or_get_collection(name)
+        await col.add_pipeline("default")
+
+
+async def upsert_more(addr, name, docs, batch, inflight):
+    async with pgml.Database(addr, timeout=3600) as db:
+        col = db.collection(name)
+        sem = asyncio.Semaphore(inflight)
+
+        async def one(lo):
+            async with sem:
+                await col.upsert_documents(docs[lo:lo + batch])
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(lo) for lo in range(0, len(docs), batch)))
+        return time.perf_counter() - t0
+
+
+async def sliced(a, docs, conn):
+    src, dst = "bench_ingest", "bench_ingest_copy"
+    await fresh_collection(a.addr, src)
+    await fresh_collection(a.addr, dst)
+    shift = 1 << 40  # dst's ids: pgmld's plus this, clear of every real id
+    per = a.n // a.runs
+    for r in range(a.runs):
+        lo, hi = r * per, (r + 1) * per if r < a.runs - 1 else a.n
+        secs = await upsert_more(a.addr, src, docs[lo:hi], a.batch, a.inflight)
+        print(json.dumps({"side": "pgml", "run": r, "docs": hi - lo, "secs": secs,
+                          "docs_per_s": (hi - lo) / secs, "rows_before": lo}), flush=True)
+        _, dchunks, data = export_slice(conn, src, dst, lo, hi, shift)
+        secs = copy_in(conn, dchunks, data)
+        print(json.dumps({"side": "copy", "run": r, "docs": hi - lo, "secs": secs,
+                          "docs_per_s": (hi - lo) / secs, "rows_before": lo}), flush=True)
+
+
 def via_copy(conn, name, dump):
     cid, chunks, data = dump
     # TRUNCATE leaves the chunks table and its HNSW and GIN indexes empty, as
@@ -87,6 +179,10 @@ def via_copy(conn, name, dump):
 async def main(a):
     docs = make_docs(a.n)
     conn = psycopg.connect(host=a.pghost, dbname="pgmld", user="pgmld", autocommit=True)
+    if a.slices:
+        await sliced(a, docs, conn)
+        conn.close()
+        return
     name = "bench_ingest"
     for r in range(a.runs):
         order = ("pgml", "copy") if r % 2 == 0 else ("copy", "pgml")
@@ -112,4 +208,6 @@ if __name__ == "__main__":
     p.add_argument("--batch", type=int, default=500)
     p.add_argument("--inflight", type=int, default=2)
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--slices", action="store_true",
+                   help="load N documents once per side, in `runs` slices (see above)")
     asyncio.run(main(p.parse_args()))
