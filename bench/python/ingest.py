@@ -43,7 +43,7 @@ async def via_pgml(addr, name, docs, batch, inflight):
         if (await db.collection_exists(name)).exists:
             await db.drop_collection(name)
         col = await db.create_or_get_collection(name)
-        await col.add_pipeline("default")
+        await col.add_pipeline("default", fulltext_config="english")
         sem = asyncio.Semaphore(inflight)
 
         async def one(lo):
@@ -126,7 +126,7 @@ async def fresh_collection(addr, name):
         if (await db.collection_exists(name)).exists:
             await db.drop_collection(name)
         col = await db.create_or_get_collection(name)
-        await col.add_pipeline("default")
+        await col.add_pipeline("default", fulltext_config="english")
 
 
 async def upsert_more(addr, name, docs, batch, inflight):
