@@ -78,8 +78,10 @@ if [ ! -f "$addon" ] || [ -n "$(find "$root/clients/node/src" "$root/clients/c/s
   say "building the Node addon (clients/node: npm run build)"
   (cd "$root/clients/node" && npm run --silent build >/dev/null)
 fi
-if ! "$py" -c 'import pgml' 2>/dev/null; then
-  say "installing the Python extension into .venv"
+pyext=$("$py" -c 'import os, pgml; print(os.path.dirname(pgml.__file__))' 2>/dev/null || true)
+if [ -z "$pyext" ] ||
+   [ -n "$(find "$root/clients/python" "$root/clients/c/src" "$root/proto" -newer "$pyext/__init__.py" -type f -print -quit)" ]; then
+  say "installing the Python extension into .venv (missing or older than its sources)"
   "$py" -m pip install -q --no-build-isolation "$root/clients/python" \
     || say "the Python extension does not build yet: its comparisons are skipped"
 fi
