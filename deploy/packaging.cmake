@@ -27,7 +27,11 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION database)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# dpkg-shlibdeps sees libwebsockets17, not the libuv event-loop plugin it
+# dlopen()s: without libwebsockets-evlib-uv, pgmld with http.listen or
+# websocket.listen set fails to start ("unable to load evlib plugin
+# evlib_uv"; found under a real systemd by scripts/vm-check.sh).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libwebsockets-evlib-uv")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql-16-pgvector | postgresql-17-pgvector")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
     "pgmld is a C daemon that owns a pool of PostgreSQL connections and serves\ncollection, document and vector/full-text/hybrid search calls over a Unix\nsocket.  pgmlctl is its command-line tool.")
