@@ -274,12 +274,15 @@ static void add_feature(pgmld_server_t *srv, const char *name)
 }
 
 /* The end of start-up's database part: listen, or give up.  Failures were
- * logged by the step that failed. */
+ * logged by the step that failed.  -EINVAL is a failure that starting again
+ * cannot mend (a database URL libpq refuses, no PostgreSQL with pgvector to
+ * embed): exit status 2, as for any configuration error, so that systemd's
+ * RestartPreventExitStatus=2 does not retry it every few seconds. */
 static void backends_started(pgmld_server_t *srv, int status)
 {
   if (status < 0) {
     pgmld_sd_status("start-up failed (see the log)");
-    srv->exit_status = 1;
+    srv->exit_status = status == -EINVAL ? 2 : 1;
     set_state(srv, STATE_CLOSING);
     check_closed(srv);
     return;
@@ -379,7 +382,12 @@ static void on_embedded_ready(pgmld_embedded_t *e, const pgmld_status_t *err,
   srv->embedded_ready = 1;
   if (err != NULL) {
     pgmld_log_error("server", "the embedded PostgreSQL did not start: %s", err->message);
-    backends_started(srv, -EIO);
+    /* It failed before it had binaries and a state directory to run them
+     * in (none found, settings it cannot use, a state_dir it cannot make
+     * its own): a configuration matter, not a passing failure. */
+    backends_started(srv, pgmld_embedded_bindir(e) == NULL && err->code != PGMLD_RESOURCE_EXHAUSTED
+                              ? -EINVAL
+                              : -EIO);
     return;
   }
   pgmld_log_info("server", "embedded PostgreSQL running (bin %s, pid %d)",

@@ -885,6 +885,14 @@ static void lws_log_line(int level, const char *line)
 
   while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
     n--;
+  /* lws lists the host's interfaces when a listener starts; under
+   * systemd's RestrictAddressFamilies= (no AF_NETLINK) that fails with
+   * EAFNOSUPPORT and lws says ERROR, though the listener binds its
+   * address all the same.  Not an error of pgmld's. */
+  if (strstr(line, "unable to getifaddrs") != NULL) {
+    pgmld_log_debug("lws", "%.*s", (int)n, line);
+    return;
+  }
   if (level & LLL_ERR)
     pgmld_log_error("lws", "%.*s", (int)n, line);
   else
