@@ -39,20 +39,8 @@ def make_docs(n, seed=7):
 
 
 async def via_pgml(addr, name, docs, batch, inflight):
-    async with pgml.Database(addr, timeout=3600) as db:
-        if (await db.collection_exists(name)).exists:
-            await db.drop_collection(name)
-        col = await db.create_or_get_collection(name)
-        await col.add_pipeline("default", fulltext_config="english")
-        sem = asyncio.Semaphore(inflight)
-
-        async def one(lo):
-            async with sem:
-                await col.upsert_documents(docs[lo:lo + batch])
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(lo) for lo in range(0, len(docs), batch)))
-        return time.perf_counter() - t0
+    await fresh_collection(addr, name)
+    return await upsert_more(addr, name, docs, batch, inflight)
 
 
 def ids(conn, name):
@@ -62,18 +50,24 @@ def ids(conn, name):
     return row[0], f'pgmld."chunks_{row[1]}"'
 
 
-def export(conn, name):
-    cid, chunks = ids(conn, name)
+def copy_out(conn, queries):
+    """{key: the binary COPY output of query} for each (key, query)."""
     out = {}
-    for key, q in (("documents", f"SELECT * FROM pgmld.documents WHERE collection_id = {cid}"),
-                   ("chunks", f"SELECT c.* FROM {chunks} c JOIN pgmld.documents d"
-                              f" ON d.id = c.document_id WHERE d.collection_id = {cid}")):
+    for key, q in queries:
         buf = bytearray()
         with conn.cursor().copy(f"COPY ({q}) TO STDOUT (FORMAT binary)") as cp:
             for data in cp:
                 buf += data
         out[key] = bytes(buf)
-    return cid, chunks, out
+    return out
+
+
+def export(conn, name):
+    cid, chunks = ids(conn, name)
+    return cid, chunks, copy_out(conn, (
+        ("documents", f"SELECT * FROM pgmld.documents WHERE collection_id = {cid}"),
+        ("chunks", f"SELECT c.* FROM {chunks} c JOIN pgmld.documents d"
+                   f" ON d.id = c.document_id WHERE d.collection_id = {cid}")))
 
 
 def columns(conn, table):
@@ -99,16 +93,10 @@ def export_slice(conn, src, dst, lo, hi, shift):
     dcols = ", ".join(expr("d", c, t) for c, t in columns(conn, "pgmld.documents"))
     ccols = ", ".join(expr("c", c, t) for c, t in columns(conn, schunks))
     where = f"d.collection_id = {scid} AND (d.document->>'n')::int >= {lo} AND (d.document->>'n')::int < {hi}"
-    out = {}
-    for key, q in (("documents", f"SELECT {dcols} FROM pgmld.documents d WHERE {where}"),
-                   ("chunks", f"SELECT {ccols} FROM {schunks} c JOIN pgmld.documents d"
-                              f" ON d.id = c.document_id WHERE {where}")):
-        buf = bytearray()
-        with conn.cursor().copy(f"COPY ({q}) TO STDOUT (FORMAT binary)") as cp:
-            for data in cp:
-                buf += data
-        out[key] = bytes(buf)
-    return dcid, dchunks, out
+    return dcid, dchunks, copy_out(conn, (
+        ("documents", f"SELECT {dcols} FROM pgmld.documents d WHERE {where}"),
+        ("chunks", f"SELECT {ccols} FROM {schunks} c JOIN pgmld.documents d"
+                   f" ON d.id = c.document_id WHERE {where}")))
 
 
 def copy_in(conn, chunks, data):
@@ -167,13 +155,7 @@ def via_copy(conn, name, dump):
     conn.execute(f"TRUNCATE {chunks}")
     conn.execute("DELETE FROM pgmld.documents WHERE collection_id = %s", (cid,))
     conn.execute("VACUUM pgmld.documents")
-    t0 = time.perf_counter()
-    with conn.transaction():
-        with conn.cursor().copy("COPY pgmld.documents FROM STDIN (FORMAT binary)") as cp:
-            cp.write(data["documents"])
-        with conn.cursor().copy(f"COPY {chunks} FROM STDIN (FORMAT binary)") as cp:
-            cp.write(data["chunks"])
-    return time.perf_counter() - t0
+    return copy_in(conn, chunks, data)
 
 
 async def main(a):
