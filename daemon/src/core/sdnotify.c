@@ -17,6 +17,12 @@
 
 #include "core/log.h"
 
+#ifdef PGMLD_NO_SYSTEMD
+#define SYSTEMD_SUPPORT 0
+#else
+#define SYSTEMD_SUPPORT 1
+#endif
+
 /* A datagram carries at most this much: STATUS lines are short. */
 #define NOTIFY_MAX 1024
 
@@ -164,8 +170,12 @@ int pgmld_sd_init(char *err, size_t errlen)
   if (sd.inited)
     return 0;
   sd.inited = 1;
-  if ((rc = read_notify(err, errlen)) < 0 || (rc = read_watchdog(err, errlen)) < 0 ||
-      (rc = read_listen(err, errlen)) < 0) {
+  rc = 0;
+  /* Built without systemd support (PGML_SYSTEMD=OFF) the variables are
+   * ignored, and still removed below, so that no child acts on them. */
+  if (SYSTEMD_SUPPORT && ((rc = read_notify(err, errlen)) < 0 ||
+                          (rc = read_watchdog(err, errlen)) < 0 ||
+                          (rc = read_listen(err, errlen)) < 0)) {
     sd.addr_len = 0;
     sd.watchdog_usec = 0;
     sd.n_passed = 0;

@@ -17,7 +17,9 @@
  * notifies systemd on pgmld's behalf nor believes the sockets are its own.
  * The state is process-wide, as the environment is.
  *
- * Without systemd (no variables) every function is a cheap no-op.
+ * Without systemd (no variables) every function is a cheap no-op; so it is
+ * in a build with PGML_SYSTEMD=OFF (PGMLD_NO_SYSTEMD), which ignores the
+ * variables (and still removes them).
  */
 #ifndef PGMLD_SDNOTIFY_H
 #define PGMLD_SDNOTIFY_H
