@@ -462,6 +462,10 @@ ProtobufCMessage *pgml_py__message_from_object(pgml_py_state_t *st, pgml_py_aren
                    path, info->name, m->info->name);
       return NULL;
     }
+    /* A JSON field not read yet is still its text: parse it first, or it
+     * would be encoded again as a JSON string. */
+    if (pgml_py__message_materialize(m) < 0)
+      return NULL;
     for (size_t i = 0; i < info->n_fields; i++) {
       join_path(sub, sizeof(sub), path, info->fields[i].name);
       if (pgml_py__set_field(st, arena, msg, info, &info->fields[i],

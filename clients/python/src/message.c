@@ -50,9 +50,7 @@ static PyObject *field_value(pgml_py_message_t *m, size_t i)
   return v;
 }
 
-/* Parses every lazy field (for ==, repr and to_dict).  0, or -1 with an
- * exception set. */
-static int materialize(pgml_py_message_t *m)
+int pgml_py__message_materialize(pgml_py_message_t *m)
 {
   for (size_t i = 0; m->lazy != 0 && i < m->info->n_fields && i < 64; i++)
     if (field_value(m, i) == NULL)
@@ -142,7 +140,7 @@ static PyObject *message_repr(PyObject *self)
   pgml_py_message_t *m = (pgml_py_message_t *)self;
   PyObject *parts, *sep = NULL, *body = NULL, *res = NULL;
 
-  if (materialize(m) < 0)
+  if (pgml_py__message_materialize(m) < 0)
     return NULL;
   parts = PyList_New(0);
   if (parts == NULL)
@@ -184,7 +182,7 @@ static PyObject *message_richcompare(PyObject *a, PyObject *b, int op)
     Py_RETURN_NOTIMPLEMENTED;
   if (ma->info != mb->info)
     return PyBool_FromLong(op == Py_NE);
-  if (materialize(ma) < 0 || materialize(mb) < 0)
+  if (pgml_py__message_materialize(ma) < 0 || pgml_py__message_materialize(mb) < 0)
     return NULL;
   return PyObject_RichCompare(ma->values, mb->values, op);
 }
@@ -196,7 +194,7 @@ static PyObject *plain(pgml_py_state_t *st, PyObject *v)
     pgml_py_message_t *m = (pgml_py_message_t *)v;
     PyObject *d;
 
-    if (materialize(m) < 0)
+    if (pgml_py__message_materialize(m) < 0)
       return NULL;
     d = PyDict_New();
     if (d == NULL)

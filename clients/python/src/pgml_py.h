@@ -134,6 +134,10 @@ PGML_PY_MUST_CHECK int pgml_py__message_types_init(PyObject *module, pgml_py_sta
  * field's text (str), parsed with json.loads when first read. */
 PyObject *pgml_py__message_new(pgml_py_state_t *st, size_t index, PyObject *values,
                                uint64_t lazy);
+/* Parses every lazy JSON field of m, so that m->values holds only final
+ * values (for ==, repr, to_dict, and converting m back to a message).  0,
+ * or -1 with the exception of json.loads set. */
+PGML_PY_MUST_CHECK int pgml_py__message_materialize(pgml_py_message_t *m);
 /* PyType_FromModuleAndSpec() for a spec named without its module ("Ping
  * Response" from the table): the type is created as "pgml.<name>". */
 PyTypeObject *pgml_py__new_type(PyObject *module, PyType_Spec *spec, PyObject *base);

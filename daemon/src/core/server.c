@@ -276,7 +276,7 @@ static void add_feature(pgmld_server_t *srv, const char *name)
 /* The end of start-up's database part: listen, or give up.  Failures were
  * logged by the step that failed.  -EINVAL is a failure that starting again
  * cannot mend (a database URL libpq refuses, no PostgreSQL with pgvector to
- * embed): exit status 2, as for any configuration error, so that systemd's
+ * embed, embedded.settings it cannot use): exit status 2, as for any configuration error, so that systemd's
  * RestartPreventExitStatus=2 does not retry it every few seconds. */
 static void backends_started(pgmld_server_t *srv, int status)
 {
@@ -364,7 +364,8 @@ static void pool_start(pgmld_server_t *srv, const char *conninfo)
   pgmld_sd_status("connecting to PostgreSQL");
   if (pgmld_pool_new(&srv->loop, &pc, &srv->pool, &st) < 0) {
     pgmld_log_error("server", "cannot create the database pool: %s", st.message);
-    backends_started(srv, -EINVAL);
+    /* A database.url libpq refuses is a configuration error. */
+    backends_started(srv, st.code == PGMLD_INVALID_ARGUMENT ? -EINVAL : -EIO);
     return;
   }
   if (pgmld_pool_acquire(srv->pool, uv_now(&srv->loop) + cfg->database.connect_timeout_ms,
@@ -382,10 +383,11 @@ static void on_embedded_ready(pgmld_embedded_t *e, const pgmld_status_t *err,
   srv->embedded_ready = 1;
   if (err != NULL) {
     pgmld_log_error("server", "the embedded PostgreSQL did not start: %s", err->message);
-    /* It failed before it had binaries and a state directory to run them
-     * in (none found, settings it cannot use, a state_dir it cannot make
-     * its own): a configuration matter, not a passing failure. */
-    backends_started(srv, pgmld_embedded_bindir(e) == NULL && err->code != PGMLD_RESOURCE_EXHAUSTED
+    /* No PostgreSQL found to run (NOT_FOUND), or embedded.settings it
+     * cannot use (INVALID_ARGUMENT): a configuration matter, which
+     * starting again will not mend.  Anything else may pass (a full disk,
+     * a user database not up yet) and is worth a restart. */
+    backends_started(srv, err->code == PGMLD_NOT_FOUND || err->code == PGMLD_INVALID_ARGUMENT
                               ? -EINVAL
                               : -EIO);
     return;

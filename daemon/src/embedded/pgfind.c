@@ -506,7 +506,8 @@ int pgmld__pgfind(const pgmld__pgfind_spec_t *spec, pgmld__pgfind_result_t *out,
   pgmld_free(rep.s);
   if (!msg)
     goto nomem_after;
-  pgmld_status_set(st, PGMLD_FAILED_PRECONDITION, "%s", msg);
+  /* NOT_FOUND: the server takes it for a configuration error (exit 2). */
+  pgmld_status_set(st, PGMLD_NOT_FOUND, "%s", msg);
   if (detail)
     *detail = msg;
   else

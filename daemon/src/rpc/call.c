@@ -277,21 +277,31 @@ void pgmld_call_reply(pgmld_call_t *call, const ProtobufCMessage *response)
     answer_error(call, PGMLD_INTERNAL, "the server built a wrong response type");
     goto out;
   }
-  /* Encoded straight into the connection's batch when it has one (a
-   * response made while the frames of one read are handled). */
-  if (pgmld_envelope_reply_size(call->id, response, max_frame, &plen, &len, &st) == 0 &&
-      (room = pgmld__conn_reply_room(call->conn, len)) != NULL) {
-    pgmld_envelope_reply_write(call->id, response, plen, len, room);
-    answered(call, PGMLD_OK);
-    pgmld__conn_call_answered_in_batch(call->conn, call, len);
-    goto out;
-  }
-  if (pgmld_envelope_encode_reply(call->id, response, max_frame, &buf, &len, &st) < 0) {
+  if (pgmld_envelope_reply_size(call->id, response, max_frame, &plen, &len, &st) < 0) {
     pgmld_log_warn("call", "%s id %llu %s: %s", pgmld_conn_name(call->conn),
                    (unsigned long long)call->id, call->method->full_name, st.message);
     answer_error(call, st.code, st.message);
     goto out;
   }
+  /* Encoded straight into the connection's batch when it has one (a
+   * response made while the frames of one read are handled). */
+  room = pgmld__conn_reply_room(call->conn, len);
+  /* Making room may flush the batch; a failed flush closes the connection,
+   * which ends its calls, this one included. */
+  if (call->answered)
+    goto out;
+  if (room != NULL) {
+    pgmld_envelope_reply_write(call->id, response, plen, len, room);
+    answered(call, PGMLD_OK);
+    pgmld__conn_call_answered_in_batch(call->conn, call, len);
+    goto out;
+  }
+  buf = pgmld_malloc(len);
+  if (buf == NULL) {
+    answer_error(call, PGMLD_RESOURCE_EXHAUSTED, "out of memory encoding the response");
+    goto out;
+  }
+  pgmld_envelope_reply_write(call->id, response, plen, len, buf);
   answer(call, PGMLD_OK, buf, len);
 out:
   end(call);

@@ -107,6 +107,11 @@ def test_json_fields_are_parsed_when_read():
     assert make().to_dict()["metadata"] == {"a": [1, 2]}
     r = make()
     assert r.metadata is r.metadata and r.metadata == {"a": [1, 2]}
+    # A result not read yet, inside another message: its JSON is carried
+    # over as the value, not as a JSON string of its text.
+    outer = pgml.SearchResponse(results=[make()])
+    assert outer.results[0].metadata == {"a": [1, 2]}
+    assert pgml.SearchResponse(results=[make(), make()]).to_dict()["results"][1]["metadata"] == {"a": [1, 2]}
 
 
 @pytest.mark.parametrize("kwargs, error, pattern", [

@@ -59,7 +59,7 @@ static void expect(const pgmld__pgfind_spec_t *spec, const char *want_bindir,
   if (rc == 0)
     fail_msg("expected failure, found %s", r.bindir);
   assert_int_equal(rc, -ENOENT);
-  assert_int_equal(st.code, PGMLD_FAILED_PRECONDITION);
+  assert_int_equal(st.code, PGMLD_NOT_FOUND);
   assert_non_null(detail);
   assert_null(r.bindir);
   for (; want_msg && *want_msg; want_msg++) {
