@@ -47,7 +47,7 @@ typedef struct unix_stream_s {
   pgmld_transport_t base;
   uv_pipe_t pipe;
   uv_idle_t resumed;         /* delivers frames read before a pause, after resume() */
-  uv_check_t wrote;          /* reports what uv_try_write() sent, after the
+  uv_idle_t wrote;           /* reports what uv_try_write() sent, after the
                               * callback that wrote it */
   unsigned handles_open;     /* pipe, resumed, wrote; freed when all are closed */
   size_t wrote_unreported;   /* bytes uv_try_write() sent, not yet reported */
@@ -117,14 +117,18 @@ static void report_end(unix_stream_t *s, int status)
 
 static void on_write(uv_write_t *req, int status);
 
-/* The loop turn's check phase after uv_try_write() sent bytes: tells the
- * connection, which must not hear of it from inside its own write(). */
-static void on_wrote(uv_check_t *check)
+/* Soon after uv_try_write() sent bytes: tells the connection, which must
+ * not hear of it from inside its own write().  An idle handle, not a check:
+ * an active idle handle keeps the next poll from blocking, so a write made
+ * from a timer callback (a deadline's answer) is reported in the same loop
+ * turn, not after the next I/O event, which a connection whose reading is
+ * paused for its output might never get. */
+static void on_wrote(uv_idle_t *idle)
 {
-  unix_stream_t *s = check->data;
+  unix_stream_t *s = idle->data;
   size_t bytes = s->wrote_unreported;
 
-  uv_check_stop(check);
+  uv_idle_stop(idle);
   s->wrote_unreported = 0;
   if (s->base.conn != NULL && !s->handle_closing && bytes > 0)
     pgmld__conn_on_written(s->base.conn, bytes);
@@ -163,7 +167,7 @@ static void try_write(unix_stream_t *s)
     b->len -= left;
   }
   s->wrote_unreported += (size_t)r;
-  (void)uv_check_start(&s->wrote, on_wrote);
+  (void)uv_idle_start(&s->wrote, on_wrote);
 }
 
 /* Starts one uv_write() with up to WRITE_BATCH queued frames, after
@@ -582,7 +586,7 @@ static void on_connection(uv_stream_t *server, int status)
   /* uv_idle_init() cannot fail: it only fills in the handle. */
   (void)uv_idle_init(server->loop, &s->resumed);
   s->resumed.data = s;
-  (void)uv_check_init(server->loop, &s->wrote);
+  (void)uv_idle_init(server->loop, &s->wrote);
   s->wrote.data = s;
   s->handles_open = 3;
   rc = uv_accept(server, (uv_stream_t *)&s->pipe);
