@@ -2,6 +2,7 @@
 #include "db/pool.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,23 @@ static uint64_t fnv1a(const char *s) {
     h *= 1099511628211ull;
   }
   return h;
+}
+
+/* A statement's prepared name: its own, or for PGMLD_POOL_STMT_PREPARE one
+ * made from the text's FNV-1 hash and length into buf; NULL: unnamed.  The
+ * slot check compares the FNV-1a hash of the text it was prepared with, so
+ * a collision would have to fool two hashes at once. */
+#define DERIVED_NAME_SIZE 48
+static const char *stmt_name(const pgmld_pool_stmt_t *s, char buf[DERIVED_NAME_SIZE]) {
+  if (s->name || !(s->flags & PGMLD_POOL_STMT_PREPARE)) return s->name;
+  uint64_t h = 14695981039346656037ull;
+  size_t len = strlen(s->sql);
+  for (size_t i = 0; i < len; i++) {
+    h *= 1099511628211ull;
+    h ^= (unsigned char)s->sql[i];
+  }
+  snprintf(buf, DERIVED_NAME_SIZE, "pgmld_%016" PRIx64 "_%zx", h, len);
+  return buf;
 }
 
 static uint64_t next_random(pgmld_pool_t *pool) {
@@ -569,13 +587,15 @@ static void op_try_finish(pgmld_pool_conn_t *c) {
 PGMLD_MUST_CHECK static int send_stmt(pgmld_pool_conn_t *c, const pgmld_pool_stmt_t *s, uint32_t index) {
   op_t *op = &c->op;
   pgmld_pool_t *pool = c->pool;
-  if (s->name) {
-    size_t slot = prep_slot(c, s->name);
+  char derived[DERIVED_NAME_SIZE];
+  const char *sname = stmt_name(s, derived);
+  if (sname) {
+    size_t slot = prep_slot(c, sname);
     prep_t *p = NULL;
     if (slot != SIZE_MAX && c->prep[slot].name) {
       p = &c->prep[slot];
     } else if (slot != SIZE_MAX && c->prep_count < pool->cfg.max_prepared) {
-      char *name = pgmld_strdup(s->name);
+      char *name = pgmld_strdup(sname);
       if (name) {  /* without memory for the name the statement runs unnamed */
         p = &c->prep[slot];
         p->name = name;
@@ -586,14 +606,14 @@ PGMLD_MUST_CHECK static int send_stmt(pgmld_pool_conn_t *c, const pgmld_pool_stm
     }
     if (p) {
       if (!p->ready) {
-        if (!PQsendPrepare(c->pg, s->name, s->sql, s->nparams, s->types)) return -1;
+        if (!PQsendPrepare(c->pg, sname, s->sql, s->nparams, s->types)) return -1;
         op->expect[op->nexpect++] = (expect_t){EXPECT_PREPARE, index, (uint32_t)slot, s->flags};
         /* Ready from now on, so that a second use in this same pipeline does
          * not prepare again; a failed Parse clears it. */
         p->ready = 1;
         pool->stats.prepared++;
       }
-      if (!PQsendQueryPrepared(c->pg, s->name, s->nparams, s->values, s->lengths, s->formats,
+      if (!PQsendQueryPrepared(c->pg, sname, s->nparams, s->values, s->lengths, s->formats,
                                s->binary_result ? 1 : 0))
         return -1;
       op->expect[op->nexpect++] = (expect_t){EXPECT_STMT, index, 0, s->flags};
@@ -2018,14 +2038,16 @@ static int stmt_check(const pgmld_pool_conn_t *c, const pgmld_pool_stmt_t *s, si
       return -EINVAL;
     }
   }
-  if (s->name) {
-    size_t len = strlen(s->name);
+  char derived[DERIVED_NAME_SIZE];
+  const char *sname = stmt_name(s, derived);
+  if (sname) {
+    size_t len = strlen(sname);
     if (len == 0 || len > PGMLD_POOL_NAME_MAX) {
       pgmld_status_set(st, PGMLD_INTERNAL, "prepared statement name of %zu bytes (1 to %u allowed)", len,
                        PGMLD_POOL_NAME_MAX);
       return -EINVAL;
     }
-    size_t slot = prep_slot(c, s->name);
+    size_t slot = prep_slot(c, sname);
     if (slot != SIZE_MAX && c->prep[slot].name && c->prep[slot].sql_hash != fnv1a(s->sql)) {
       pgmld_status_set(st, PGMLD_INTERNAL, "prepared statement \"%s\" was given different SQL than when it was prepared",
                        s->name);

@@ -106,6 +106,11 @@ typedef struct pgmld_pool_stmt_s {
 /* 42P01 undefined_table maps to NOT_FOUND instead of INTERNAL (for a
  * statement on a per-pipeline table that may have been removed). */
 #define PGMLD_POOL_STMT_UNDEFINED_TABLE_NOT_FOUND 0x1u
+/* With name NULL: prepared all the same, under a name the pool derives from
+ * the SQL text (one text, one name).  For statements whose text takes a
+ * bounded number of forms (values in parameters): each form takes one of a
+ * connection's max_prepared slots, and beyond them statements run unnamed. */
+#define PGMLD_POOL_STMT_PREPARE 0x2u
 
 /* `conn` is the lease (NULL on failure).  The status is borrowed. */
 typedef void (*pgmld_pool_acquire_cb)(pgmld_pool_conn_t *conn,

@@ -2,9 +2,7 @@
 #include "services/svc.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -176,30 +174,11 @@ static void on_batch(pgmld_pool_conn_t *conn, PGresult *const *results, size_t n
   job->next(job, results, n, st);
 }
 
-/* "pgmld_" + 16 hex digits + "_" + up to 16 hex digits + NUL. */
-#define STMT_NAME_SIZE 48
-
-/* The name of a prepared statement: the text's FNV-1 hash and length.  The
- * pool checks each name against its own (FNV-1a) hash of the text it was
- * prepared with, so a collision would have to fool two hashes at once. */
-static void stmt_name(char *out, const char *sql, size_t len)
-{
-  uint64_t h = 14695981039346656037ull;
-  size_t i;
-
-  for (i = 0; i < len; i++) {
-    h *= 1099511628211ull;
-    h ^= (unsigned char)sql[i];
-  }
-  snprintf(out, STMT_NAME_SIZE, "pgmld_%016" PRIx64 "_%zx", h, len);
-}
-
 void pgmld__svc_run(pgmld_svc_job_t *job, unsigned flags, pgmld_svc_next_fn next)
 {
   pgmld_status_t st = PGMLD_STATUS_INIT;
   pgmld_pool_stmt_t *stmts;
-  char (*names)[STMT_NAME_SIZE];
-  size_t i, n = job->batch.n, nprep = 0;
+  size_t i, n = job->batch.n;
   int rc;
 
   if (pgmld_call_cancelled(job->call)) {
@@ -210,22 +189,14 @@ void pgmld__svc_run(pgmld_svc_job_t *job, unsigned flags, pgmld_svc_next_fn next
     pgmld__svc_fail(job, PGMLD_INTERNAL, "%s: empty statement batch", pgmld_call_method(job->call));
     return;
   }
-  for (i = 0; i < n; i++)
-    nprep += job->batch.prepare[i];
-  /* One block: the statements, then the names of the prepared ones. */
-  stmts = pgmld_calloc(1, n * sizeof(*stmts) + nprep * sizeof(*names));
+  stmts = pgmld_calloc(n, sizeof(*stmts));
   if (stmts == NULL) {
     pgmld__svc_fail_nomem(job, "building the statements");
     return;
   }
-  names = (char (*)[STMT_NAME_SIZE])(void *)(stmts + n);
   for (i = 0; i < n; i++) {
     pgmld_sqlbuf_t *sb = &job->batch.sb[i];
 
-    if (job->batch.prepare[i]) {
-      stmt_name(*names, pgmld_sqlbuf_sql(sb), sb->len);
-      stmts[i].name = *names++;
-    }
     stmts[i].sql = pgmld_sqlbuf_sql(sb);
     stmts[i].nparams = sb->n_params;
     stmts[i].types = sb->types;
@@ -234,7 +205,8 @@ void pgmld__svc_run(pgmld_svc_job_t *job, unsigned flags, pgmld_svc_next_fn next
     stmts[i].formats = sb->formats;
     /* A statement on a pipeline's table that a concurrent RemovePipeline
      * dropped is NOT_FOUND, not INTERNAL. */
-    stmts[i].flags = PGMLD_POOL_STMT_UNDEFINED_TABLE_NOT_FOUND;
+    stmts[i].flags = PGMLD_POOL_STMT_UNDEFINED_TABLE_NOT_FOUND |
+                     (job->batch.prepare[i] ? PGMLD_POOL_STMT_PREPARE : 0u);
   }
   job->run_flags = flags;
   job->next = next;

@@ -341,6 +341,41 @@ static void test_prepared_reused(void **state) {
   dbtest_pool_close(t, pool);
 }
 
+/* PGMLD_POOL_STMT_PREPARE without a name: the pool names the statement after
+ * its text, prepares it once per connection, and tells texts apart. */
+static void test_prepared_by_text(void **state) {
+  dbtest_t *t = *state;
+  pgmld_pool_t *pool = dbtest_pool(t, &(pgmld_pool_config_t){.size = 1});
+  pgmld_status_t st = PGMLD_STATUS_INIT;
+  dbtest_result_t r;
+  pgmld_pool_stats_t stats;
+  const char *vals[1] = {"41"};
+  pgmld_pool_stmt_t a = {.sql = "SELECT $1::int + 1", .nparams = 1, .values = vals,
+                         .flags = PGMLD_POOL_STMT_PREPARE};
+  pgmld_pool_stmt_t b = {.sql = "SELECT $1::int + 2", .nparams = 1, .values = vals,
+                         .flags = PGMLD_POOL_STMT_PREPARE};
+  pgmld_pool_stmt_t plain = {.sql = "SELECT $1::int + 3", .nparams = 1, .values = vals};
+  pgmld_pool_conn_t *c = dbtest_acquire(t, pool, 0, &st);
+
+  assert_non_null(c);
+  for (int i = 0; i < 3; i++) {
+    dbtest_query(t, c, &a, &r);
+    assert_int_equal(r.status.code, PGMLD_OK);
+    assert_string_equal(r.value, "42");
+    dbtest_query(t, c, &b, &r);
+    assert_string_equal(r.value, "43");
+    dbtest_query(t, c, &plain, &r);
+    assert_string_equal(r.value, "44");
+  }
+  /* Two texts, two statements on the server, each prepared once. */
+  dbtest_sql(t, c, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pgmld\\_%'", &r);
+  assert_string_equal(r.value, "2");
+  pgmld_pool_release(c);
+  pgmld_pool_stats(pool, &stats);
+  assert_int_equal(stats.prepared, 2);
+  dbtest_pool_close(t, pool);
+}
+
 /* ------------------------------------------------------------------ batches */
 
 typedef struct batch_out_s {
@@ -820,6 +855,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_acquire_deadline_cancel_limit, dbtest_setup, dbtest_teardown),
       cmocka_unit_test_setup_teardown(test_close_fails_waiters_and_waits_for_leases, dbtest_setup, dbtest_teardown),
       cmocka_unit_test_setup_teardown(test_prepared_reused, dbtest_setup, dbtest_teardown),
+      cmocka_unit_test_setup_teardown(test_prepared_by_text, dbtest_setup, dbtest_teardown),
       cmocka_unit_test_setup_teardown(test_batch, dbtest_setup, dbtest_teardown),
       cmocka_unit_test_setup_teardown(test_binary_params, dbtest_setup, dbtest_teardown),
       cmocka_unit_test_setup_teardown(test_deadline_cancels_on_server, dbtest_setup, dbtest_teardown),
