@@ -117,6 +117,9 @@ static void report_end(unix_stream_t *s, int status)
 
 static void on_write(uv_write_t *req, int status);
 
+/* Largest first frame try_write() sends itself. */
+#define TRY_WRITE_MAX (64u * 1024u)
+
 /* Soon after uv_try_write() sent bytes: tells the connection, which must
  * not hear of it from inside its own write().  An idle handle, not a check:
  * an active idle handle keeps the next poll from blocking, so a write made
@@ -147,7 +150,9 @@ static void try_write(unix_stream_t *s)
   unsigned i, done;
   int r;
 
-  if (n == 0)
+  /* A large first frame goes to uv_write() whole: sent in part here, its
+   * rest would be moved to the start of its buffer first. */
+  if (n == 0 || s->out.bufs[0].len > TRY_WRITE_MAX)
     return;
   for (i = 0; i < n; i++)
     bufs[i] = uv_buf_init((char *)s->out.bufs[i].base, (unsigned)s->out.bufs[i].len);
