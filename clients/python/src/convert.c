@@ -637,15 +637,18 @@ PyObject *pgml_py__field_to_object(pgml_py_state_t *st, const ProtobufCMessage *
 /* A singular JSON field whose text is kept as it came and parsed on first
  * access (message.c): a caller reading only some fields of many results
  * (a search's scores and ids, say) does not pay json.loads for the rest. */
-static int is_lazy_json(const ProtobufCMessage *msg, const pgml_field_info_t *fi)
+static const ProtobufCFieldDescriptor *lazy_json_field(const ProtobufCMessage *msg,
+                                                       const pgml_field_info_t *fi)
 {
   const ProtobufCFieldDescriptor *fd;
 
   if (!(fi->flags & PGML_FIELD_JSON) || (fi->flags & PGML_FIELD_MAP))
-    return 0;
+    return NULL;
   fd = protobuf_c_message_descriptor_get_field(msg->descriptor, fi->number);
   return fd != NULL && fd->type == PROTOBUF_C_TYPE_STRING && fd->label != PROTOBUF_C_LABEL_REPEATED &&
-         !(fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
+                 !(fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+             ? fd
+             : NULL;
 }
 
 PyObject *pgml_py__message_to_object(pgml_py_state_t *st, const pgml_message_info_t *info,
@@ -658,11 +661,10 @@ PyObject *pgml_py__message_to_object(pgml_py_state_t *st, const pgml_message_inf
     return NULL;
   for (size_t i = 0; i < info->n_fields; i++) {
     const pgml_field_info_t *fi = &info->fields[i];
+    const ProtobufCFieldDescriptor *fd = i < 64 ? lazy_json_field(msg, fi) : NULL;
     PyObject *v;
 
-    if (i < 64 && is_lazy_json(msg, fi)) {
-      const ProtobufCFieldDescriptor *fd =
-          protobuf_c_message_descriptor_get_field(msg->descriptor, fi->number);
+    if (fd != NULL) {
       const char *s = *(const char *const *)(const void *)((const char *)msg + fd->offset);
 
       if (s == NULL || s[0] == '\0') {
