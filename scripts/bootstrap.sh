@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 apt_packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-  libuv1-dev libpq-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
+  libuv1-dev libpq-dev protobuf-compiler libprotobuf-dev protobuf-c-compiler libprotobuf-c-dev
   nanopb libnanopb-dev libwebsockets-dev libcmocka-dev libinih-dev
   libjansson-dev libxxhash-dev libssl-dev libwebsockets-evlib-uv python3-dev
   python3-venv git
