@@ -139,6 +139,18 @@ int svc_code(int rc, pgml_sync_result_t *res, const char *what)
   return code;
 }
 
+int svc_create(pgml_client_t *c, const char *name, char *msg, size_t len)
+{
+  pgml_v1_CreateOrGetCollectionRequest req = {.name = (char *)name};
+  pgml_v1_CollectionInfo info = pgml_v1_CollectionInfo_init_zero;
+  pgml_sync_result_t res;
+  int rc = pgml_database_create_or_get_collection_sync(c, &req, &info, &svc_opts, &res);
+
+  if (rc == 0)
+    pb_release(pgml_v1_CollectionInfo_fields, &info);
+  return msg != NULL ? svc_code_msg(rc, &res, msg, len) : svc_code(rc, &res, "create");
+}
+
 PGconn *svc_pg_db(const char *dbname)
 {
   const char *host = getenv("PGMLD_TEST_PGHOST");

@@ -40,6 +40,10 @@ int svc_code(int rc, pgml_sync_result_t *res, const char *what);
 /* As svc_code(), and the message is copied into msg. */
 int svc_code_msg(int rc, pgml_sync_result_t *res, char *msg, size_t len);
 
+/* CreateOrGetCollection `name`: as svc_code_msg() (msg may be NULL: the
+ * failure is printed only). */
+int svc_create(pgml_client_t *c, const char *name, char *msg, size_t len);
+
 /* Direct SQL on the test database (PGMLD_TEST_PGHOST), or on another
  * database of the same server. */
 PGconn *svc_pg(void);

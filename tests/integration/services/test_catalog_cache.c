@@ -51,14 +51,7 @@ static int group_teardown(void **state)
 
 static int create(pgml_client_t *c, const char *name)
 {
-  pgml_v1_CreateOrGetCollectionRequest req = {.name = (char *)name};
-  pgml_v1_CollectionInfo info = pgml_v1_CollectionInfo_init_zero;
-  pgml_sync_result_t res;
-  int rc = pgml_database_create_or_get_collection_sync(c, &req, &info, &svc_opts, &res);
-
-  if (rc == 0)
-    pb_release(pgml_v1_CollectionInfo_fields, &info);
-  return svc_code_msg(rc, &res, msg, sizeof(msg));
+  return svc_create(c, name, msg, sizeof(msg));
 }
 
 static int add_client_pipeline_ft(pgml_client_t *c, const char *coll, const char *name,

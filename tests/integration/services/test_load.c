@@ -17,17 +17,6 @@
 /* 4 connections, each with 25 upserts and 25 searches in flight at once. */
 enum { WORKERS = 4, ROUNDS = 25, DOCS = 10 };
 
-static int create(pgml_client_t *cl, const char *name)
-{
-  pgml_v1_CreateOrGetCollectionRequest req = {.name = (char *)name};
-  pgml_v1_CollectionInfo info = pgml_v1_CollectionInfo_init_zero;
-  pgml_sync_result_t res;
-  int rc = pgml_database_create_or_get_collection_sync(cl, &req, &info, &svc_opts, &res);
-
-  if (rc == 0)
-    pb_release(pgml_v1_CollectionInfo_fields, &info);
-  return svc_code(rc, &res, "create");
-}
 
 /* Upserts documents "<prefix><i>" for i in [first, first + n). */
 static int upsert_range(pgml_client_t *cl, const char *coll, const char *prefix, int first, int n,
@@ -142,7 +131,7 @@ static void concurrent_upserts_and_searches(void **state)
   cl = svc_client(&d);
   pg = svc_pg();
   svc_name(name, sizeof(name), "conc");
-  assert_int_equal(create(cl, name), 0);
+  assert_int_equal(svc_create(cl, name, NULL, 0), 0);
   /* The first document adds the default pipeline, so that every search
    * has something to find. */
   assert_int_equal(upsert_range(cl, name, "seed", 0, 1, &svc_opts, msg, sizeof(msg)), 0);
@@ -169,7 +158,7 @@ static void concurrent_upserts_and_searches(void **state)
   /* First upserts racing into a collection without a pipeline: the
    * default pipeline is added once and every document is written. */
   svc_name(name, sizeof(name), "race");
-  assert_int_equal(create(cl, name), 0);
+  assert_int_equal(svc_create(cl, name, NULL, 0), 0);
   for (w = 0; w < WORKERS; w++) {
     pids[w] = fork();
     assert_true(pids[w] >= 0);
@@ -233,7 +222,7 @@ static void postgres_restart_under_load(void **state)
   }
   cl = svc_client(&d);
   svc_name(name, sizeof(name), "restart");
-  assert_int_equal(create(cl, name), 0);
+  assert_int_equal(svc_create(cl, name, NULL, 0), 0);
 
   /* load before the outage */
   for (i = 0; i < 20; i++, n++) {
@@ -321,7 +310,7 @@ static void cancel_upsert_in_flight(void **state)
   cl = svc_client(&d);
   pg = svc_pg();
   svc_name(name, sizeof(name), "cancel");
-  assert_int_equal(create(cl, name), 0);
+  assert_int_equal(svc_create(cl, name, NULL, 0), 0);
   {
     pgml_v1_AddPipelineRequest req = pgml_v1_AddPipelineRequest_init_zero;
     pgml_v1_PipelineInfo info = pgml_v1_PipelineInfo_init_zero;
@@ -470,8 +459,8 @@ static void ddl_against_deletes(void **state)
   cl = svc_client(&d);
   svc_name(a, sizeof(a), "dela");
   svc_name(b, sizeof(b), "delb");
-  assert_int_equal(create(cl, a), 0);
-  assert_int_equal(create(cl, b), 0);
+  assert_int_equal(svc_create(cl, a, NULL, 0), 0);
+  assert_int_equal(svc_create(cl, b, NULL, 0), 0);
   pgml_client_free(cl);
   pd = fork();
   assert_true(pd >= 0);

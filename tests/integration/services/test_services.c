@@ -40,14 +40,7 @@ static int group_teardown(void **state)
 
 static int create(const char *name)
 {
-  pgml_v1_CreateOrGetCollectionRequest req = {.name = (char *)name};
-  pgml_v1_CollectionInfo info = pgml_v1_CollectionInfo_init_zero;
-  pgml_sync_result_t res;
-  int rc = pgml_database_create_or_get_collection_sync(cl, &req, &info, &svc_opts, &res);
-
-  if (rc == 0)
-    pb_release(pgml_v1_CollectionInfo_fields, &info);
-  return svc_code_msg(rc, &res, msg, sizeof(msg));
+  return svc_create(cl, name, msg, sizeof(msg));
 }
 
 /* Upserts n JSON documents (with vectors when vecs is not NULL: dim each). */
