@@ -55,11 +55,27 @@ static void offer_opts(const pgmlctl_opt_t *t, const char *prefix)
   }
 }
 
+/* How long a completion waits for pgmld: a second, so that a shell does not
+ * hang on a daemon that does not answer; PGMLCTL_COMPLETE_TIMEOUT_MS (1 to
+ * 600000) changes it (the tests, on a loaded machine, wait longer). */
+static uint32_t complete_timeout_ms(void)
+{
+  const char *v = getenv("PGMLCTL_COMPLETE_TIMEOUT_MS");
+  char *end;
+  unsigned long ms;
+
+  if (v == NULL || *v == '\0')
+    return 1000;
+  ms = strtoul(v, &end, 10);
+  return *end == '\0' && ms >= 1 && ms <= 600000 ? (uint32_t)ms : 1000;
+}
+
 /* Collection names from pgmld, quietly: a completion must not print errors. */
 static void offer_collections(const char *address, const char *prefix)
 {
-  pgml_client_options_t o = {.connect_timeout_ms = 1000};
-  pgml_call_options_t co = {.timeout_ms = 1000, .metadata = NULL};
+  uint32_t ms = complete_timeout_ms();
+  pgml_client_options_t o = {.connect_timeout_ms = ms};
+  pgml_call_options_t co = {.timeout_ms = ms, .metadata = NULL};
   pgml_v1_ListCollectionsRequest req = pgml_v1_ListCollectionsRequest_init_zero;
   pgml_v1_ListCollectionsResponse resp = pgml_v1_ListCollectionsResponse_init_zero;
   pgml_sync_result_t res;

@@ -132,7 +132,9 @@ expect 2 search
 expect 0 search --help
 grep -q -- "--filter JSON" "$tmp/out" || fail "search --help lacks --filter"
 
-# ---- completion
+# ---- completion (a completion gives up on pgmld after 1 s; the suite runs
+# beside others under sanitizers, so this one waits longer)
+export PGMLCTL_COMPLETE_TIMEOUT_MS=60000
 comp() {
   bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _pgmlctl; printf "%s\n" "${COMPREPLY[@]}"' \
     _ "$src/deploy/completion/pgmlctl.bash" "$ctl" "$@"
