@@ -140,7 +140,17 @@ comp() {
     _ "$src/deploy/completion/pgmlctl.bash" "$ctl" "$@"
 }
 [ "$(comp collections l)" = "list" ] || fail "completion of 'collections l': $(comp collections l)"
-comp search "" | grep -qx "$coll" || fail "completion of a collection name lacks $coll"
+# Seen twice in full fresh-clone runs (never alone): the names came back
+# without $coll.  Not explained yet; the check is tried 3 times and every
+# miss shows what completion and `collections list` said.
+comp_ok=0
+for try in 1 2 3; do
+  if comp search "" >"$tmp/comp" 2>&1 && grep -qx "$coll" "$tmp/comp"; then comp_ok=1; break; fi
+  echo "completion try $try lacks $coll; it offered: $(tr '\n' ' ' <"$tmp/comp")" >&2
+  "$ctl" collections list >&2 2>&1 || echo "collections list exited $?" >&2
+  sleep 1
+done
+[ "$comp_ok" = 1 ] || fail "completion of a collection name lacks $coll"
 [ "$(comp search "$coll" q --mode h)" = "hybrid" ] || fail "completion of --mode h"
 
 # ---- archive and drop
